@@ -1,0 +1,268 @@
+//! The network server: the Semtech UDP socket loop and the frame loop that closes deduplication
+//! windows and hands uplinks on.
+//!
+//! Two tasks share one [`NetworkServer`]. The socket loop answers every datagram at once and never
+//! waits for anything downstream; the frame loop waits for windows to close, handles each frame
+//! once and sends the uplink on a bounded channel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use schemas::Uplink;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::config::NetworkConfig;
+use crate::dedup::{Collected, Deduplicator, Expiry};
+use crate::gateways::Gateways;
+use crate::gwmp::{GwmpError, HEADER_LEN, PushData, RxPk, RxPkError, Upstream};
+use crate::metrics::{DatagramKind, DropCause, Metrics};
+use crate::sessions::Sessions;
+use crate::uplink::handle_frame_set;
+
+/// The largest UDP payload; a datagram never arrives truncated.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Expiries of deduplication windows, consumed by [`NetworkServer::run_frames`].
+#[derive(Debug)]
+pub struct ExpiryQueue(mpsc::Receiver<Expiry>);
+
+/// The LoRaWAN network server's state.
+#[derive(Debug)]
+pub struct NetworkServer {
+    gateways: Gateways,
+    sessions: Sessions,
+    dedup: Deduplicator,
+    metrics: Metrics,
+}
+
+impl NetworkServer {
+    /// A server with no gateways or sessions yet.
+    pub fn new(config: &NetworkConfig) -> (Arc<Self>, ExpiryQueue) {
+        let (dedup, expiries) = Deduplicator::new(config.dedup_window, config.max_pending_frames);
+        let server = NetworkServer {
+            gateways: Gateways::new(config.auto_register_gateways.then_some(config.region)),
+            sessions: Sessions::default(),
+            dedup,
+            metrics: Metrics::default(),
+        };
+        (Arc::new(server), ExpiryQueue(expiries))
+    }
+
+    pub fn gateways(&self) -> &Gateways {
+        &self.gateways
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Appends every counter of the network server in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.metrics.render(out);
+        self.gateways.render(out);
+    }
+
+    /// Receives datagrams until `cancel` fires, answering each at once.
+    pub async fn serve_gwmp(&self, socket: UdpSocket, cancel: CancellationToken) {
+        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let (len, source) = tokio::select! {
+                _ = cancel.cancelled() => return,
+                received = socket.recv_from(&mut buffer) => match received {
+                    Ok(received) => received,
+                    Err(error) => {
+                        // ICMP errors from earlier sends surface here on some systems.
+                        debug!(%error, "gwmp receive failed");
+                        continue;
+                    }
+                },
+            };
+            let Some(reply) = self.handle_datagram(&buffer[..len], source, Instant::now()) else {
+                continue;
+            };
+            if let Err(error) = socket.send_to(&reply, source).await {
+                warn!(%error, %source, "gwmp reply failed");
+            }
+        }
+    }
+
+    /// Handles one datagram and returns the acknowledgement to send back, if it needs one.
+    pub fn handle_datagram(
+        &self,
+        datagram: &[u8],
+        source: SocketAddr,
+        now: Instant,
+    ) -> Option<[u8; HEADER_LEN]> {
+        let received_at = Timestamp::now();
+        let upstream = match Upstream::parse(datagram) {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                self.metrics.dropped(datagram_cause(&error));
+                debug!(%error, %source, "datagram dropped");
+                return None;
+            }
+        };
+        match upstream {
+            Upstream::PushData(push) => {
+                self.metrics.datagram(DatagramKind::PushData);
+                self.handle_push_data(&push, now, received_at);
+                Some(push.ack())
+            }
+            Upstream::PullData(pull) => {
+                self.metrics.datagram(DatagramKind::PullData);
+                if self
+                    .gateways
+                    .seen(pull.gateway_eui, DatagramKind::PullData, received_at)
+                    .is_some()
+                {
+                    self.gateways.pulled(pull.gateway_eui, source);
+                }
+                Some(pull.ack())
+            }
+            Upstream::TxAck(ack) => {
+                self.metrics.datagram(DatagramKind::TxAck);
+                if self
+                    .gateways
+                    .seen(ack.gateway_eui, DatagramKind::TxAck, received_at)
+                    .is_some()
+                {
+                    self.gateways.tx_acked(ack.gateway_eui, ack.error);
+                }
+                None
+            }
+        }
+    }
+
+    fn handle_push_data(&self, push: &PushData<'_>, now: Instant, received_at: Timestamp) {
+        let eui = push.gateway_eui;
+        let body = match push.body() {
+            Ok(body) => body,
+            Err(error) => {
+                self.metrics.dropped(datagram_cause(&error));
+                debug!(%error, gateway = %eui, "PUSH_DATA body dropped");
+                return;
+            }
+        };
+        let Some(region) = self.gateways.seen(eui, DatagramKind::PushData, received_at) else {
+            for _ in &body.rxpk {
+                self.metrics.dropped(DropCause::UnknownGateway);
+            }
+            debug!(gateway = %eui, packets = body.rxpk.len(), "packets of an unknown gateway dropped");
+            return;
+        };
+        if let Some(stat) = &body.stat {
+            self.gateways.status(eui, stat);
+        }
+        for raw in body.rxpk {
+            let frame = serde_json::from_str::<RxPk<'_>>(raw.get())
+                .map_err(|error| RxPkError::InvalidJson(error.to_string()))
+                .and_then(|packet| packet.into_frame(eui));
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(error) => {
+                    self.gateways.packet(eui, false);
+                    self.metrics.dropped(packet_cause(&error));
+                    debug!(%error, gateway = %eui, "packet dropped");
+                    continue;
+                }
+            };
+            self.gateways.packet(eui, true);
+            self.metrics.rx_packet();
+            match self.dedup.collect(frame, region, now, received_at) {
+                Collected::First => {}
+                Collected::Duplicate => self.metrics.duplicate(),
+                Collected::Overflow => {
+                    self.metrics.dropped(DropCause::DedupOverflow);
+                    debug!(gateway = %eui, "deduplication table full, frame dropped");
+                }
+            }
+        }
+    }
+
+    /// Closes deduplication windows as they expire and sends the resulting uplinks on. When
+    /// `stop` fires (after the socket loop has ended), the frames still being collected are
+    /// handled at once and the loop returns, dropping `uplinks`.
+    pub async fn run_frames(
+        &self,
+        expiries: ExpiryQueue,
+        uplinks: mpsc::Sender<Uplink>,
+        stop: CancellationToken,
+    ) {
+        let mut expiries = expiries.0;
+        loop {
+            let expiry = tokio::select! {
+                _ = stop.cancelled() => break,
+                expiry = expiries.recv() => match expiry {
+                    Some(expiry) => expiry,
+                    None => return,
+                },
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep_until(expiry.deadline) => {}
+            }
+            self.flush(expiry, &uplinks).await;
+            if stop.is_cancelled() {
+                break;
+            }
+        }
+        while let Ok(expiry) = expiries.try_recv() {
+            self.flush(expiry, &uplinks).await;
+        }
+    }
+
+    async fn flush(&self, expiry: Expiry, uplinks: &mpsc::Sender<Uplink>) {
+        let Some(set) = self.dedup.take(expiry) else {
+            return;
+        };
+        self.metrics.frame();
+        match handle_frame_set(&self.sessions, set) {
+            Ok(uplink) => {
+                if uplinks.send(uplink).await.is_ok() {
+                    self.metrics.uplink();
+                } else {
+                    self.metrics.dropped(DropCause::UplinkQueueFull);
+                    warn!("uplink channel closed, uplink dropped");
+                }
+            }
+            Err(rejection) => {
+                self.metrics.dropped(rejection.cause());
+                debug!(%rejection, "frame dropped");
+            }
+        }
+    }
+}
+
+fn datagram_cause(error: &GwmpError) -> DropCause {
+    match error {
+        GwmpError::TooShort { .. } => DropCause::DatagramTooShort,
+        GwmpError::UnknownVersion(_) => DropCause::UnknownVersion,
+        GwmpError::UnknownIdentifier(_) => DropCause::UnknownIdentifier,
+        GwmpError::NotUpstream(_) => DropCause::NotUpstream,
+        GwmpError::InvalidJson(_) => DropCause::InvalidJson,
+    }
+}
+
+fn packet_cause(error: &RxPkError) -> DropCause {
+    match error {
+        RxPkError::InvalidJson(_) => DropCause::InvalidRxpk,
+        RxPkError::CrcError => DropCause::CrcError,
+        RxPkError::NoCrc => DropCause::NoCrc,
+        RxPkError::NotLora(_) => DropCause::NotLora,
+        RxPkError::InvalidDataRate(_) => DropCause::InvalidDataRate,
+        RxPkError::InvalidFrequency(_) => DropCause::InvalidFrequency,
+        RxPkError::MissingSignal => DropCause::MissingSignal,
+        RxPkError::Oversize { .. } => DropCause::Oversize,
+        RxPkError::InvalidBase64 => DropCause::InvalidBase64,
+        RxPkError::SizeMismatch { .. } => DropCause::SizeMismatch,
+    }
+}

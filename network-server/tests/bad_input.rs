@@ -1,0 +1,324 @@
+//! Every kind of bad input is dropped, counted under its own cause, and produces no uplink.
+//! Drives the whole server path (datagram, deduplication, frame handler) with tokio's clock
+//! paused, so deduplication windows close without real waiting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lorawan::creator::DataPayloadCreator;
+use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
+use lorawan::parser::FCtrl;
+use network_server::{DropCause, NetworkConfig, NetworkServer};
+use schemas::{
+    AbpSession, AppSKey, DevAddr, DevEui, GatewayEui, GatewayRecord, MacVersion, NwkSKey, Region,
+    SessionCounters, Uplink,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const GATEWAY: [u8; 8] = [0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1];
+const DEV_ADDR: u32 = 0x2601_0001;
+const NWK: [u8; 16] = [1; 16];
+const APP: [u8; 16] = [2; 16];
+
+fn data_uplink(dev_addr: u32, f_cnt: u32, nwk: [u8; 16]) -> Vec<u8> {
+    let mut creator = DataPayloadCreator::new();
+    creator
+        .set_uplink(true)
+        .set_f_port(2)
+        .set_dev_addr(&dev_addr.to_le_bytes())
+        .set_fctrl(&FCtrl::new(0, true))
+        .set_fcnt(f_cnt);
+    creator
+        .build(
+            b"\x01\x02\x03\x04",
+            &[],
+            &NewSKey::from(nwk),
+            &LwAppSKey::from(APP),
+        )
+        .unwrap()
+        .to_vec()
+}
+
+/// A PUSH_DATA from `gateway` carrying one rxpk; `rxpk` is the object's JSON.
+fn push_data(gateway: [u8; 8], rxpk: &str) -> Vec<u8> {
+    let mut datagram = vec![2, 0x12, 0x34, 0x00];
+    datagram.extend_from_slice(&gateway);
+    datagram.extend_from_slice(format!(r#"{{"rxpk":[{rxpk}]}}"#).as_bytes());
+    datagram
+}
+
+/// A well-formed rxpk carrying `phy`.
+fn rxpk(phy: &[u8]) -> String {
+    format!(
+        r#"{{"tmst":1000,"chan":0,"rfch":0,"freq":868.9,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-57,"lsnr":9.5,"size":{},"data":"{}"}}"#,
+        phy.len(),
+        STANDARD.encode(phy)
+    )
+}
+
+struct Harness {
+    server: Arc<NetworkServer>,
+    uplinks: mpsc::Receiver<Uplink>,
+    source: SocketAddr,
+}
+
+impl Harness {
+    fn start() -> Self {
+        let (server, expiries) = NetworkServer::new(&NetworkConfig::default());
+        server.gateways().register(GatewayRecord {
+            gateway_eui: GatewayEui::from_bytes(GATEWAY),
+            region: Region::Ru864,
+        });
+        server.sessions().insert_abp(&AbpSession {
+            dev_eui: DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1]),
+            mac_version: MacVersion::V1_0_3,
+            dev_addr: DevAddr::from_u32(DEV_ADDR),
+            nwk_s_key: NwkSKey::from_bytes(NWK),
+            app_s_key: AppSKey::from_bytes(APP),
+            counters: SessionCounters::default(),
+        });
+        let (sender, uplinks) = mpsc::channel(16);
+        let frames = Arc::clone(&server);
+        tokio::spawn(async move {
+            frames
+                .run_frames(expiries, sender, CancellationToken::new())
+                .await;
+        });
+        Harness {
+            server,
+            uplinks,
+            source: "127.0.0.1:40000".parse().unwrap(),
+        }
+    }
+
+    /// Sends datagrams, lets their windows close, and returns the uplinks that came out.
+    async fn send(&mut self, datagrams: &[Vec<u8>]) -> Vec<Uplink> {
+        for datagram in datagrams {
+            self.server
+                .handle_datagram(datagram, self.source, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut out = Vec::new();
+        while let Ok(uplink) = self.uplinks.try_recv() {
+            out.push(uplink);
+        }
+        out
+    }
+
+    fn drops(&self) -> Vec<u64> {
+        DropCause::ALL
+            .iter()
+            .map(|&cause| self.server.metrics().drops(cause))
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_bad_input_is_dropped_and_counted_by_its_cause() {
+    let valid = data_uplink(DEV_ADDR, 5, NWK);
+    let mut oversize_rxpk = rxpk(&[0x40; 10]);
+    oversize_rxpk = oversize_rxpk
+        .replace("\"size\":10", "\"size\":300")
+        .replace(&STANDARD.encode([0x40; 10]), &STANDARD.encode([0x40; 300]));
+    let cases: Vec<(&str, Vec<Vec<u8>>, DropCause)> = vec![
+        (
+            "truncated datagram",
+            vec![vec![2, 0x12, 0x34]],
+            DropCause::DatagramTooShort,
+        ),
+        (
+            "PUSH_DATA cut inside the EUI",
+            vec![vec![2, 0, 0, 0, 0xaa, 0x55]],
+            DropCause::DatagramTooShort,
+        ),
+        (
+            "unknown protocol version",
+            vec![vec![9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]],
+            DropCause::UnknownVersion,
+        ),
+        (
+            "unknown identifier",
+            vec![vec![2, 0, 0, 0x0f, 1, 2, 3, 4, 5, 6, 7, 8]],
+            DropCause::UnknownIdentifier,
+        ),
+        (
+            "server packet sent by a gateway",
+            vec![vec![2, 0, 0, 0x01]],
+            DropCause::NotUpstream,
+        ),
+        (
+            "invalid JSON",
+            vec![push_data(GATEWAY, "{\"tmst\":")],
+            DropCause::InvalidJson,
+        ),
+        (
+            "rxpk missing fields",
+            vec![push_data(GATEWAY, r#"{"tmst":1}"#)],
+            DropCause::InvalidRxpk,
+        ),
+        (
+            "bad base64",
+            vec![push_data(
+                GATEWAY,
+                &rxpk(&valid).replace("\"data\":\"", "\"data\":\"*"),
+            )],
+            DropCause::InvalidBase64,
+        ),
+        (
+            "oversize payload",
+            vec![push_data(GATEWAY, &oversize_rxpk)],
+            DropCause::Oversize,
+        ),
+        (
+            "CRC error",
+            vec![push_data(
+                GATEWAY,
+                &rxpk(&valid).replace("\"stat\":1", "\"stat\":-1"),
+            )],
+            DropCause::CrcError,
+        ),
+        (
+            "FSK packet",
+            vec![push_data(
+                GATEWAY,
+                &rxpk(&valid).replace(
+                    "\"modu\":\"LORA\",\"datr\":\"SF7BW125\"",
+                    "\"modu\":\"FSK\",\"datr\":50000",
+                ),
+            )],
+            DropCause::NotLora,
+        ),
+        (
+            "unknown gateway",
+            vec![push_data([9; 8], &rxpk(&valid))],
+            DropCause::UnknownGateway,
+        ),
+        (
+            "PHYPayload too short for its MHDR",
+            vec![push_data(GATEWAY, &rxpk(&[0x40, 1, 0, 0, 0x26, 0]))],
+            DropCause::MalformedFrame,
+        ),
+        (
+            "LoRaWAN major version 1",
+            vec![push_data(GATEWAY, &rxpk(&[0x41; 12]))],
+            DropCause::UnsupportedMajor,
+        ),
+        (
+            "proprietary frame",
+            vec![push_data(
+                GATEWAY,
+                &rxpk(&[0xe0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+            )],
+            DropCause::NotUplink,
+        ),
+        (
+            "unknown DevAddr",
+            vec![push_data(GATEWAY, &rxpk(&data_uplink(0x2601_0bad, 1, NWK)))],
+            DropCause::UnknownDevAddr,
+        ),
+        (
+            "bad MIC: signed with another key",
+            vec![push_data(
+                GATEWAY,
+                &rxpk(&data_uplink(DEV_ADDR, 6, [9; 16])),
+            )],
+            DropCause::InvalidMic,
+        ),
+    ];
+
+    let mut harness = Harness::start();
+    for (name, datagrams, cause) in cases {
+        let before = harness.drops();
+        let uplinks = harness.send(&datagrams).await;
+        let after = harness.drops();
+        assert!(uplinks.is_empty(), "{name}: produced an uplink");
+        for (index, (b, a)) in before.iter().zip(&after).enumerate() {
+            let expected = u64::from(DropCause::ALL[index] == cause);
+            assert_eq!(a - b, expected, "{name}: cause {:?}", DropCause::ALL[index]);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn replays_and_counter_jumps_are_dropped_after_deduplication() {
+    let mut harness = Harness::start();
+    let frame = data_uplink(DEV_ADDR, 5, NWK);
+    // the first copy is accepted
+    assert_eq!(
+        harness
+            .send(&[push_data(GATEWAY, &rxpk(&frame))])
+            .await
+            .len(),
+        1
+    );
+    // the same frame after its window: a replay
+    assert!(
+        harness
+            .send(&[push_data(GATEWAY, &rxpk(&frame))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(harness.server.metrics().drops(DropCause::FCntReplay), 1);
+    // an older counter: a replay too
+    assert!(
+        harness
+            .send(&[push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, 4, NWK)))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(harness.server.metrics().drops(DropCause::FCntReplay), 2);
+    // a jump beyond MAX_FCNT_GAP for a 1.0.3 device
+    let far = data_uplink(DEV_ADDR, 5 + 16_385, NWK);
+    assert!(
+        harness
+            .send(&[push_data(GATEWAY, &rxpk(&far))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(harness.server.metrics().drops(DropCause::FCntGap), 1);
+    // the next frame still goes through
+    let next = harness
+        .send(&[push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, 6, NWK)))])
+        .await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].f_cnt, 6);
+    assert_eq!(next[0].payload, [1, 2, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn copies_from_three_gateways_make_one_uplink() {
+    let mut harness = Harness::start();
+    let gateways = [[1u8; 8], [2; 8], [3; 8]];
+    for eui in gateways {
+        harness.server.gateways().register(GatewayRecord {
+            gateway_eui: GatewayEui::from_bytes(eui),
+            region: Region::Ru864,
+        });
+    }
+    let frame = data_uplink(DEV_ADDR, 1, NWK);
+    let datagrams: Vec<Vec<u8>> = gateways
+        .iter()
+        .zip([-3.0f32, 8.5, 2.0])
+        .map(|(eui, snr)| {
+            push_data(
+                *eui,
+                &rxpk(&frame).replace("\"lsnr\":9.5", &format!("\"lsnr\":{snr}")),
+            )
+        })
+        .collect();
+    let uplinks = harness.send(&datagrams).await;
+    assert_eq!(uplinks.len(), 1);
+    let uplink = &uplinks[0];
+    assert_eq!(uplink.rx.len(), 3);
+    assert_eq!(
+        uplink.best_gateway().unwrap().gateway_eui,
+        GatewayEui::from_bytes([2; 8])
+    );
+    assert_eq!(harness.server.metrics().duplicates(), 2);
+    assert_eq!(uplink.phy_payload, frame);
+}

@@ -1,0 +1,313 @@
+//! Known-answer tests of the LoRaWAN 1.0.x data-frame path (parse, MIC, FRMPayload decryption)
+//! against vectors published by independent implementations. Each vector names its source as
+//! `repository @ commit : file : test`. Hex PHYPayloads are in wire order; DevAddrs as printed.
+//!
+//! Sources:
+//! - BRO: brocaar/lorawan @ a18a1037 : phypayload_test.go : TestPHYPayloadMACPayloadLoRaWAN10
+//! - CS: chirpstack/chirpstack @ d77207cd : lrwn/src/phy_payload.rs : doc tests
+//! - LP: anthonykirby/lora-packet @ 33ab1612 : __tests__/mic_test.ts, decrypt_test.ts (captures)
+//! - JPL: JiapengLi/lorawan-parser @ 010a8f16 : util/test/main.c, util/parser/lw-test.json
+//! - LRS: lora-rs/lora-rs @ lorawan-v0.8.0 : lorawan/tests/lorawan.rs
+//! - RFC 4493 §4 for AES-CMAC itself.
+
+use network_server::frame::{DataUplink, Direction, SessionKeys};
+use schemas::{AppSKey, DevAddr, NwkSKey};
+
+struct Vector {
+    source: &'static str,
+    nwk_s_key: &'static str,
+    app_s_key: &'static str,
+    phy_payload: &'static str,
+    dev_addr: &'static str,
+    f_cnt: u32,
+    f_opts: &'static str,
+    f_port: Option<u8>,
+    plaintext: &'static str,
+    mic: &'static str,
+}
+
+const UPLINKS: &[Vector] = &[
+    Vector {
+        source: "BRO case 'FRMPayload data' (also LRS phy_dataup_payload)",
+        nwk_s_key: "02020202020202020202020202020202",
+        app_s_key: "01010101010101010101010101010101",
+        phy_payload: "400403020180010001a694642615d6c3b582",
+        dev_addr: "01020304",
+        f_cnt: 1,
+        f_opts: "",
+        f_port: Some(1),
+        plaintext: "68656c6c6f",
+        mic: "d6c3b582",
+    },
+    Vector {
+        source: "BRO case 'Mac-commands in FOpts'",
+        nwk_s_key: "01010101010101010101010101010101",
+        app_s_key: "01010101010101010101010101010101",
+        phy_payload: "4004030201030000020305016a3798f5b64dc039",
+        dev_addr: "01020304",
+        f_cnt: 0,
+        f_opts: "020305",
+        f_port: Some(1),
+        plaintext: "01020304",
+        mic: "b64dc039",
+    },
+    Vector {
+        source: "BRO case 'Mac-commands in FRMPayload' (FPort 0, NwkSKey encrypts)",
+        nwk_s_key: "01010101010101010101010101010101",
+        app_s_key: "00000000000000000000000000000000",
+        phy_payload: "40040302010000000069369eee6aa508",
+        dev_addr: "01020304",
+        f_cnt: 0,
+        f_opts: "",
+        f_port: Some(0),
+        plaintext: "020305",
+        mic: "ee6aa508",
+    },
+    Vector {
+        source: "LRS data_payload_with_f_opts (FOpts only, no FPort)",
+        nwk_s_key: "01010101010101010101010101010101",
+        app_s_key: "01010101010101010101010101010101",
+        phy_payload: "4004030201030000020305d7fa0c6c",
+        dev_addr: "01020304",
+        f_cnt: 0,
+        f_opts: "020305",
+        f_port: None,
+        plaintext: "",
+        mic: "d7fa0c6c",
+    },
+    Vector {
+        source: "CS 'LoRaWAN 1.0.x confirmed uplink example' (DevStatusAns in FOpts)",
+        nwk_s_key: "0102030405060708090a0b0c0d0e0f10",
+        app_s_key: "100f0e0d0c0b0a090807060504030201",
+        phy_payload: "80040302010300000673070ae264d4f7e117d2c0",
+        dev_addr: "01020304",
+        f_cnt: 0,
+        f_opts: "067307",
+        f_port: Some(10),
+        plaintext: "01020304",
+        mic: "e117d2c0",
+    },
+    Vector {
+        source: "LP mic_test.ts / decrypt_test.ts 'should decrypt test payload' (capture)",
+        nwk_s_key: "44024241ed4ce9a68c6a8bc055233fd3",
+        app_s_key: "ec925802ae430ca77fd3dd73cb2cc588",
+        phy_payload: "40f17dbe4900020001954378762b11ff0d",
+        dev_addr: "49be7df1",
+        f_cnt: 2,
+        f_opts: "",
+        f_port: Some(1),
+        plaintext: "74657374",
+        mic: "2b11ff0d",
+    },
+    Vector {
+        source: "LP decrypt_test.ts 'should decrypt large payload' (3 AES blocks)",
+        nwk_s_key: "44024241ed4ce9a68c6a8bc055233fd3",
+        app_s_key: "ec925802ae430ca77fd3dd73cb2cc588",
+        phy_payload: "40f17dbe490004000155332de41a11adc072553544429ce7787707d1c316e027e7e5e334263376affb8aa17ad30075293f28dea8a20af3c5e7",
+        dev_addr: "49be7df1",
+        f_cnt: 4,
+        f_opts: "",
+        f_port: Some(1),
+        plaintext: "54686520717569636b2062726f776e20666f78206a756d7073206f76657220746865206c617a7920646f672e",
+        mic: "0af3c5e7",
+    },
+    Vector {
+        source: "LP mic_test.ts second test (FPort present, FRMPayload empty)",
+        nwk_s_key: "44024241ed4ce9a68c6a8bc055233fd3",
+        app_s_key: "ec925802ae430ca77fd3dd73cb2cc588",
+        phy_payload: "40f17dbe49000300012a3518af",
+        dev_addr: "49be7df1",
+        f_cnt: 3,
+        f_opts: "",
+        f_port: Some(1),
+        plaintext: "",
+        mic: "2a3518af",
+    },
+    Vector {
+        source: "JPL util/test/main.c 'Test Normal Message MIC/Decrypt'",
+        nwk_s_key: "2b7e151628aed2a6abf7158809cf4f3c",
+        app_s_key: "2b7e151628aed2a6abf7158809cf4f3c",
+        phy_payload: "40ad91920080010008c6d2057b0edaf80a",
+        dev_addr: "009291ad",
+        f_cnt: 1,
+        f_opts: "",
+        f_port: Some(8),
+        plaintext: "4c6f5261",
+        mic: "0edaf80a",
+    },
+    Vector {
+        source: "JPL util/parser/lw-test.json frame 3 (LinkADRAns in FOpts, keys from its join)",
+        nwk_s_key: "5a235a7372151fdbf7d2b58bfac5d5b1",
+        app_s_key: "a83e48258f1a340c8f7ab6b37fcff9c3",
+        phy_payload: "4097010048e20200030601c9b6a58a320ec737",
+        dev_addr: "48000197",
+        f_cnt: 2,
+        f_opts: "0306",
+        f_port: Some(1),
+        plaintext: "a0970100",
+        mic: "320ec737",
+    },
+];
+
+/// Frames whose 32-bit counter exceeds 16 bits. No implementation publishes such an uplink, so
+/// these were generated for meterd with Python's `cryptography` (AES-ECB, CMAC) and checked a
+/// second time with separately written RustCrypto code. `mic` is the right MIC; putting only the
+/// 16 wire bits of the counter into B0 would give a different one (shown in each source line).
+const FULL_COUNTER_UPLINKS: &[Vector] = &[
+    Vector {
+        source: "generated G1: FCnt 0x00010002, 2 blocks (16-bit-only MIC would be fd1410d6)",
+        nwk_s_key: "2b7e151628aed2a6abf7158809cf4f3c",
+        app_s_key: "000102030405060708090a0b0c0d0e0f",
+        phy_payload: "4034120b26800200013307b7d0c87e949ed0f9a6ce37ade81bfeb57c045ea3eb",
+        dev_addr: "260b1234",
+        f_cnt: 0x0001_0002,
+        f_opts: "",
+        f_port: Some(1),
+        plaintext: "68656c6c6f2c2033322d6269742066636e7421",
+        mic: "045ea3eb",
+    },
+    Vector {
+        source: "generated G2: confirmed, FOpts, FCnt 0x00abcdef (16-bit-only MIC fe68710f)",
+        nwk_s_key: "2b7e151628aed2a6abf7158809cf4f3c",
+        app_s_key: "000102030405060708090a0b0c0d0e0f",
+        phy_payload: "8034120b2603efcd030702022dbf813b05efdea6",
+        dev_addr: "260b1234",
+        f_cnt: 0x00ab_cdef,
+        f_opts: "030702",
+        f_port: Some(2),
+        plaintext: "deadbeef",
+        mic: "05efdea6",
+    },
+    Vector {
+        source: "generated G3: FPort 0, FCnt 0x00020005 (16-bit-only MIC fa5f7b1e)",
+        nwk_s_key: "2b7e151628aed2a6abf7158809cf4f3c",
+        app_s_key: "000102030405060708090a0b0c0d0e0f",
+        phy_payload: "4034120b26000500006ed156e3ddbb315fbb",
+        dev_addr: "260b1234",
+        f_cnt: 0x0002_0005,
+        f_opts: "",
+        f_port: Some(0),
+        plaintext: "030706ff20",
+        mic: "bb315fbb",
+    },
+];
+
+fn bytes(text: &str) -> Vec<u8> {
+    hex::decode(text).unwrap()
+}
+
+fn check(vector: &Vector) {
+    let source = vector.source;
+    let phy = bytes(vector.phy_payload);
+    let frame = DataUplink::parse(&phy).unwrap_or_else(|e| panic!("{source}: {e}"));
+    assert_eq!(
+        frame.dev_addr,
+        vector.dev_addr.parse::<DevAddr>().unwrap(),
+        "{source}"
+    );
+    assert_eq!(
+        u32::from(frame.f_cnt_wire),
+        vector.f_cnt & 0xffff,
+        "{source}"
+    );
+    assert_eq!(frame.f_opts, bytes(vector.f_opts), "{source}");
+    assert_eq!(frame.f_port, vector.f_port, "{source}");
+    assert_eq!(frame.mic.to_vec(), bytes(vector.mic), "{source}");
+
+    let keys = SessionKeys::new(
+        &vector.nwk_s_key.parse::<NwkSKey>().unwrap(),
+        &vector.app_s_key.parse::<AppSKey>().unwrap(),
+    );
+    let mic = keys.data_mic(
+        Direction::Uplink,
+        frame.dev_addr,
+        vector.f_cnt,
+        frame.mic_input(),
+    );
+    assert_eq!(mic.to_vec(), bytes(vector.mic), "{source}: MIC");
+
+    let mut payload = frame.frm_payload.to_vec();
+    if let Some(f_port) = frame.f_port {
+        keys.crypt_frm_payload(
+            f_port,
+            Direction::Uplink,
+            frame.dev_addr,
+            vector.f_cnt,
+            &mut payload,
+        );
+    }
+    assert_eq!(payload, bytes(vector.plaintext), "{source}: plaintext");
+}
+
+#[test]
+fn published_uplinks() {
+    UPLINKS.iter().for_each(check);
+}
+
+#[test]
+fn uplinks_with_counters_beyond_16_bits() {
+    FULL_COUNTER_UPLINKS.iter().for_each(check);
+}
+
+#[test]
+fn mic_needs_the_full_counter() {
+    // G1 with only the 16 wire bits in B0 must not verify.
+    let vector = &FULL_COUNTER_UPLINKS[0];
+    let phy = bytes(vector.phy_payload);
+    let frame = DataUplink::parse(&phy).unwrap();
+    let keys = SessionKeys::new(
+        &vector.nwk_s_key.parse().unwrap(),
+        &vector.app_s_key.parse().unwrap(),
+    );
+    let wrong = keys.data_mic(Direction::Uplink, frame.dev_addr, 0x0002, frame.mic_input());
+    assert_eq!(wrong.to_vec(), bytes("fd1410d6"));
+    assert_ne!(wrong, frame.mic);
+}
+
+#[test]
+fn downlink_direction_and_full_counter() {
+    // LRS phy_datadown_payload: confirmed downlink, FCnt 76543 = 0x00012aff, FPort 42,
+    // "hello lora", MIC 881d49e1 — the only published frame with a counter beyond 16 bits.
+    let keys = SessionKeys::new(
+        &"02020202020202020202020202020202".parse().unwrap(),
+        &"01010101010101010101010101010101".parse().unwrap(),
+    );
+    let phy = bytes("a00403020180ff2a2a0af1a36a05d0125f885d881d49e1");
+    let dev_addr: DevAddr = "01020304".parse().unwrap();
+    let mic_input = &phy[..phy.len() - 4];
+    assert_eq!(
+        keys.data_mic(Direction::Downlink, dev_addr, 76_543, mic_input),
+        [0x88, 0x1d, 0x49, 0xe1]
+    );
+    let mut payload = phy[9..phy.len() - 4].to_vec();
+    keys.crypt_frm_payload(42, Direction::Downlink, dev_addr, 76_543, &mut payload);
+    assert_eq!(payload, b"hello lora");
+}
+
+#[test]
+fn aes_cmac_primitive_rfc_4493() {
+    // RFC 4493 §4, key 2b7e1516..., the four example messages. The CMAC inside SessionKeys is
+    // the one keyed with NwkSKey; a B0-free check goes through the cmac crate directly.
+    use cmac::{Cmac, Mac};
+    let key = bytes("2b7e151628aed2a6abf7158809cf4f3c");
+    let message = bytes(concat!(
+        "6bc1bee22e409f96e93d7e117393172a",
+        "ae2d8a571e03ac9c9eb76fac45af8e51",
+        "30c81c46a35ce411e5fbc1191a0a52ef",
+        "f69f2445df4f9b17ad2b417be66c3710"
+    ));
+    for (len, tag) in [
+        (0, "bb1d6929e95937287fa37d129b756746"),
+        (16, "070a16b46b4d4144f79bdd9dd04a287c"),
+        (40, "dfa66747de9ae63030ca32611497c827"),
+        (64, "51f0bebf7e3b9d92fc49741779363cfe"),
+    ] {
+        let mut mac = <Cmac<aes::Aes128> as Mac>::new_from_slice(&key).unwrap();
+        mac.update(&message[..len]);
+        assert_eq!(
+            mac.finalize().into_bytes().to_vec(),
+            bytes(tag),
+            "length {len}"
+        );
+    }
+}

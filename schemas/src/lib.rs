@@ -1,0 +1,29 @@
+//! Shared value types that cross crate lines in meterd, and (beside this crate, as files) the
+//! external contracts.
+//!
+//! # Layout
+//! - [`ids`]: identifiers as hex newtypes — [`DevEui`], [`JoinEui`], [`GatewayEui`], [`DevAddr`].
+//! - [`keys`]: AES-128 keys ([`NwkSKey`], [`AppSKey`], [`AppKey`]) whose `Debug` never prints them.
+//! - [`radio`]: the radio vocabulary shared by gateways and regions ([`Region`], [`LoraDataRate`]).
+//! - [`uplink`]: the [`Uplink`] the network layers hand to the rest of the program, with one
+//!   [`RxMeta`] per gateway that heard it.
+//! - [`network`]: what the registry tells the network server about gateways and devices, and what
+//!   the network server reports back ([`GatewayRuntime`], [`SessionCounters`]).
+//!
+//! The dependency graph points one way: every other crate depends on this one, and this one on
+//! none of them.
+
+pub mod ids;
+pub mod keys;
+pub mod network;
+pub mod radio;
+pub mod uplink;
+
+pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
+pub use keys::{AppKey, AppSKey, NwkSKey};
+pub use network::{
+    AbpSession, GatewayCounters, GatewayRecord, GatewayRuntime, GatewayStatus, Location,
+    SessionCounters, TxAckCounts,
+};
+pub use radio::{LoraDataRate, MacVersion, Region};
+pub use uplink::{MacCommand, RxMeta, Uplink};
