@@ -1,1 +1,42 @@
-fn main() {}
+//! meterd: a utility-meter network server. This binary parses the command line, loads the
+//! configuration and joins the crates into one runtime (`serve`).
+
+mod bridge;
+mod cli;
+mod config;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve { config } => {
+            let config = match config::Config::load(config.as_deref()) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("meterd: {error:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            serve::init_logging(&config.log.filter);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("meterd: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("meterd: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,26 @@
-//! placeholder
+//! meterd's application server: the registry, the embedded store, ingest of uplinks into it,
+//! and the HTTP API.
+//!
+//! # Layout
+//! - [`store`]: the embedded SQLite store, one module per table, writes group-committed.
+//! - [`ingest`]: uplinks from the network layers into the raw archive.
+//! - [`network`]: what the application server needs from the network server, as a trait.
+//! - [`registry`]: the registry loaded into the network server, gateway status persisted.
+//! - [`auth`]: API tokens; the bootstrap operator token.
+//! - [`api`]: the HTTP API of `../shared/API.md`, one module per resource.
+//! - [`config`]: the `[api]` and `[storage]` sections.
+//!
+//! The network server is reached only through [`network::Network`], so this crate does not
+//! depend on it: the binary joins the two.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod ingest;
+pub mod network;
+pub mod registry;
+pub mod store;
+
+pub use config::{ApiConfig, StorageConfig};
+pub use network::Network;
+pub use store::{Store, StoreError};

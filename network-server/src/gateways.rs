@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use dashmap::DashMap;
 use jiff::Timestamp;
-use schemas::{GatewayEui, GatewayRecord, GatewayRuntime, GatewayStatus, Location, Region};
+use schemas::{
+    GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus, Location, Region,
+};
 
 use crate::gwmp::Stat;
 use crate::metrics::{DatagramKind, header};
@@ -40,15 +42,6 @@ impl GatewayState {
             runtime: GatewayRuntime::default(),
         }
     }
-}
-
-/// A gateway's registration and live state, for persistence and the API.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GatewaySnapshot {
-    pub record: GatewayRecord,
-    /// Registered by the network server on first sight, not through the API.
-    pub auto_registered: bool,
-    pub runtime: GatewayRuntime,
 }
 
 /// The registered gateways.

@@ -22,8 +22,8 @@ pub mod uplink;
 pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
 pub use keys::{AppKey, AppSKey, NwkSKey};
 pub use network::{
-    AbpSession, GatewayCounters, GatewayRecord, GatewayRuntime, GatewayStatus, Location,
-    SessionCounters, TxAckCounts,
+    AbpSession, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
+    Location, SessionCounters, TxAckCounts,
 };
 pub use radio::{LoraDataRate, MacVersion, Region};
 pub use uplink::{MacCommand, RxMeta, Uplink};

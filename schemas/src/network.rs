@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{DevAddr, DevEui, GatewayEui};
 use crate::keys::{AppSKey, NwkSKey};
@@ -16,6 +16,15 @@ pub struct GatewayRecord {
     pub gateway_eui: GatewayEui,
     /// Decides the channel plan and receive windows for devices this gateway hears.
     pub region: Region,
+}
+
+/// A gateway's registration and live state, as the network server reports it for persistence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySnapshot {
+    pub record: GatewayRecord,
+    /// Registered by the network server on first sight, not through the API.
+    pub auto_registered: bool,
+    pub runtime: GatewayRuntime,
 }
 
 /// The session of an ABP device (LoRaWAN 1.0.x), with the counters it has reached.
@@ -39,7 +48,8 @@ pub struct SessionCounters {
 }
 
 /// A gateway's live state as the network server sees it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GatewayRuntime {
     /// When any datagram last arrived from the gateway.
     pub last_seen: Option<Timestamp>,
@@ -59,7 +69,7 @@ pub struct GatewayRuntime {
 pub type TxAckCounts = BTreeMap<String, u64>;
 
 /// A position from a gateway's GPS or configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Location {
     pub lat: f64,
     pub lon: f64,
@@ -68,7 +78,7 @@ pub struct Location {
 }
 
 /// The counters of a gateway's `stat` object (Semtech UDP protocol, section 4).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayStatus {
     /// Radio packets received.
     pub rxnb: u64,
@@ -85,7 +95,7 @@ pub struct GatewayStatus {
 }
 
 /// meterd's counts of one gateway's traffic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayCounters {
     pub push_data: u64,
     pub pull_data: u64,

@@ -1,0 +1,103 @@
+//! API errors and the extractors that turn malformed requests into them. Every error answers with
+//! `{"error": {"code", "message"}}` (`../shared/API.md`, conventions).
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request could not be read (bad JSON, wrong types, unknown fields).
+    #[error("{0}")]
+    Malformed(String),
+    /// 401: no token, or a token that is unknown, revoked or expired.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 404: no such object (or one outside the caller's scope).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the object exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well-formed but invalid values.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// 422: a kind of request this server does not handle yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// 500: the store failed.
+    #[error("internal error")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// A 422 naming the field and what is wrong with it.
+    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        ApiError::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "already_exists"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
+            ApiError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported"),
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Store(error) = &self {
+            tracing::error!(%error, "API request failed in the store");
+        }
+        let body = json!({"error": {"code": code, "message": self.to_string()}});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose every reading failure is a 400 with the parser's message.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| ApiJson(value))
+            .map_err(|rejection: JsonRejection| ApiError::Malformed(rejection.body_text()))
+    }
+}
+
+/// Query parameters whose reading failures are a 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection: QueryRejection| ApiError::Malformed(rejection.body_text()))
+    }
+}

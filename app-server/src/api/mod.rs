@@ -1,0 +1,123 @@
+//! The HTTP API (`../shared/API.md`): routes, shared state and authentication.
+
+mod devices;
+mod error;
+mod gateways;
+mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use jiff::Timestamp;
+use schemas::Region;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ApiError, ApiJson, ApiQuery};
+
+use crate::ingest::IngestMetrics;
+use crate::network::Network;
+use crate::store::{Store, tokens};
+
+/// Lists return this many items unless asked otherwise.
+const DEFAULT_LIMIT: u32 = 1_000;
+/// Lists return at most this many items.
+const MAX_LIMIT: u32 = 100_000;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub network: Arc<dyn Network>,
+    /// Region of gateways registered without one (`[network] region`).
+    pub default_region: Region,
+    pub ingest: Arc<IngestMetrics>,
+}
+
+/// The API's router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/gateways", get(gateways::list).post(gateways::create))
+        .route(
+            "/gateways/{eui}",
+            get(gateways::get).delete(gateways::delete),
+        )
+        .route("/devices", get(devices::list).post(devices::create))
+        .route("/devices/{id}", get(devices::get))
+        .route("/devices/{id}/uplinks", get(devices::uplinks))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/metrics", get(system::metrics))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` fires, then finishes the requests under way.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Lets a request through only with a valid bearer token.
+async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_owned())
+        .ok_or(ApiError::Unauthorized)?;
+    let now = Timestamp::now();
+    let role = state
+        .store
+        .read(move |c| tokens::role_of(c, &token, now))
+        .await?;
+    if role.is_none() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(next.run(request).await)
+}
+
+/// `?limit=&offset=` of list endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: u64,
+}
+
+impl Page {
+    /// The limit asked for, or the default; more than the maximum is refused.
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit.unwrap_or(DEFAULT_LIMIT) {
+            limit if limit > MAX_LIMIT => {
+                Err(ApiError::invalid("limit", format!("at most {MAX_LIMIT}")))
+            }
+            limit => Ok(limit),
+        }
+    }
+}
+
+/// The body of list answers.
+#[derive(Debug, Serialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}

@@ -1,0 +1,24 @@
+//! What the application server needs from the network server. The binary implements it over the
+//! real network server; tests may implement it over nothing.
+
+use schemas::{
+    AbpSession, DevEui, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, SessionCounters,
+};
+
+/// The network server, as seen from the registry and the API.
+pub trait Network: Send + Sync {
+    /// A gateway was registered or changed.
+    fn register_gateway(&self, record: GatewayRecord);
+    /// A gateway was deleted.
+    fn unregister_gateway(&self, gateway_eui: &GatewayEui);
+    /// The live state of a gateway.
+    fn gateway_runtime(&self, gateway_eui: &GatewayEui) -> Option<GatewayRuntime>;
+    /// Registration and live state of every gateway, for persistence.
+    fn gateway_snapshots(&self) -> Vec<GatewaySnapshot>;
+    /// An ABP device was registered.
+    fn activate_abp(&self, session: &AbpSession);
+    /// The live counters of a device's session.
+    fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters>;
+    /// Appends the network server's metrics in the Prometheus text format.
+    fn render_metrics(&self, out: &mut String);
+}

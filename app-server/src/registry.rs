@@ -1,0 +1,40 @@
+//! Keeping the network server and the store in step: the registry is loaded into the network
+//! server at start, and the gateways' live state is persisted from time to time.
+
+use jiff::Timestamp;
+
+use crate::network::Network;
+use crate::store::{Store, StoreError, devices, gateways};
+
+/// Hands every stored gateway and session to the network server; returns how many of each.
+pub fn restore(store: &Store, network: &dyn Network) -> Result<(usize, usize), StoreError> {
+    let (records, sessions) =
+        store.read_blocking(|c| Ok((gateways::records(c)?, devices::abp_sessions(c)?)))?;
+    for record in &records {
+        network.register_gateway(*record);
+    }
+    for session in &sessions {
+        network.activate_abp(session);
+    }
+    Ok((records.len(), sessions.len()))
+}
+
+/// Persists the live state of every gateway, registering those the network server auto-registered.
+pub async fn persist_gateway_status(
+    store: &Store,
+    network: &dyn Network,
+) -> Result<(), StoreError> {
+    let snapshots = network.gateway_snapshots();
+    if snapshots.is_empty() {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    store
+        .writer()
+        .write(move |c| {
+            snapshots
+                .iter()
+                .try_for_each(|snapshot| gateways::save_snapshot(c, snapshot, now))
+        })
+        .await
+}

@@ -1,0 +1,194 @@
+//! The embedded store: one SQLite database in WAL mode holding the registry, device sessions and
+//! the raw uplink archive.
+//!
+//! All writes go through one writer thread that commits whatever has queued up as one transaction
+//! (group commit), each job inside its own savepoint so a failing job costs no other job its
+//! write. A caller learns its result only after the commit is durable. Reads run on a small pool of
+//! read connections on tokio's blocking threads; WAL lets them proceed while the writer commits.
+
+mod migrations;
+mod writer;
+
+pub mod devices;
+pub mod gateways;
+pub mod tokens;
+pub mod uplinks;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+
+pub use writer::{Completion, Job, StoreMetrics, Writer, in_savepoint};
+
+/// File name of the database inside the data directory.
+const DATABASE_FILE: &str = "meterd.sqlite3";
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
+    #[error("cannot create data directory {path}: {message}")]
+    DataDir { path: PathBuf, message: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Sqlite(Arc::new(error))
+    }
+}
+
+impl StoreError {
+    /// Whether the error is a UNIQUE or PRIMARY KEY violation: the object already exists.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(error) if matches!(
+                error.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+            ) && error.to_string().contains("UNIQUE")
+        )
+    }
+}
+
+/// Settings of the `[storage]` section the store needs.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub data_dir: PathBuf,
+    /// Jobs committed together at most.
+    pub max_batch: usize,
+    /// Jobs waiting for the writer at most; submitters wait beyond it.
+    pub queue: usize,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, runs pending migrations and starts the writer.
+    pub fn open(options: &StoreOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&options.data_dir).map_err(|error| StoreError::DataDir {
+            path: options.data_dir.clone(),
+            message: error.to_string(),
+        })?;
+        let path = options.data_dir.join(DATABASE_FILE);
+        let mut connection = open_connection(&path, OpenFlags::default())?;
+        migrations::run(&mut connection)?;
+        Ok(Store {
+            writer: Writer::start(connection, options.max_batch, options.queue),
+            readers: Arc::new(ReadPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The writer, for jobs that change the database.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs `read` on a read connection, off the async threads.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.with(read))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `read` on a read connection on the calling thread (start-up and blocking contexts).
+    pub fn read_blocking<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.readers.with(read)
+    }
+
+    /// Waits until every job submitted so far is committed, then stops the writer.
+    pub async fn close(self) {
+        self.writer.close().await;
+    }
+}
+
+/// Idle read connections, opened on demand.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                connection.pragma_update(None, "query_only", true)?;
+                connection
+            }
+        };
+        let result = read(&connection);
+        self.idle.lock().push(connection);
+        result
+    }
+}
+
+/// Opens a connection with the settings every connection shares.
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    Ok(connection)
+}
+
+/// A row count as SQLite returns it (never negative).
+pub fn count(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<u64, StoreError> {
+    let count: i64 = connection
+        .prepare_cached(sql)?
+        .query_row(params, |row| row.get(0))?;
+    Ok(count.unsigned_abs())
+}
+
+/// An API offset as SQLite takes it.
+pub fn sql_offset(offset: u64) -> i64 {
+    i64::try_from(offset).unwrap_or(i64::MAX)
+}
+
+/// The current time at the store's precision, so what an answer shows equals what is stored.
+pub fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn to_millis(time: jiff::Timestamp) -> i64 {
+    time.as_millisecond()
+}
+
+/// The inverse of [`to_millis`].
+pub fn from_millis(millis: i64) -> Result<jiff::Timestamp, StoreError> {
+    jiff::Timestamp::from_millisecond(millis).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

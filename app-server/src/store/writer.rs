@@ -1,0 +1,220 @@
+//! The writer thread: group commit of queued jobs, each job in its own savepoint.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// Called with the commit's outcome once the job's transaction has ended.
+pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A unit of work for the writer.
+pub trait Job: Send {
+    /// Does the work inside the batch's transaction (in a savepoint of its own, see
+    /// [`in_savepoint`]) and returns what to do once the transaction has ended.
+    fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion;
+
+    /// Reports that the job could not run at all.
+    fn abort(self: Box<Self>, error: StoreError);
+}
+
+/// A job whose caller awaits its result.
+struct Awaited<F, T> {
+    work: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Job for Awaited<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
+        let Awaited { work, reply } = *self;
+        let outcome = in_savepoint(transaction, work);
+        Box::new(move |committed| {
+            let _ = reply.send(committed.and(outcome));
+        })
+    }
+
+    fn abort(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// Counters of the writer.
+#[derive(Debug, Default)]
+pub struct StoreMetrics {
+    jobs: AtomicU64,
+    failed_jobs: AtomicU64,
+    commits: AtomicU64,
+    failed_commits: AtomicU64,
+}
+
+impl StoreMetrics {
+    /// Appends the counters in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        for (name, help, counter) in [
+            (
+                "meterd_store_jobs_total",
+                "Write jobs run by the store.",
+                &self.jobs,
+            ),
+            (
+                "meterd_store_failed_jobs_total",
+                "Write jobs rolled back on an error.",
+                &self.failed_jobs,
+            ),
+            (
+                "meterd_store_commits_total",
+                "Transactions committed (each holds a batch of jobs).",
+                &self.commits,
+            ),
+            (
+                "meterd_store_failed_commits_total",
+                "Transactions that failed to commit.",
+                &self.failed_commits,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// A handle for submitting jobs to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    metrics: Arc<StoreMetrics>,
+    done: Arc<tokio::sync::Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `connection`.
+    pub(super) fn start(connection: Connection, max_batch: usize, queue: usize) -> Self {
+        let (jobs, receiver) = mpsc::channel(queue.max(1));
+        let (finished, done) = oneshot::channel();
+        let metrics = Arc::new(StoreMetrics::default());
+        let thread_metrics = Arc::clone(&metrics);
+        std::thread::Builder::new()
+            .name("meterd-store-writer".into())
+            .spawn(move || {
+                run(connection, receiver, max_batch.max(1), &thread_metrics);
+                let _ = finished.send(());
+            })
+            .expect("spawning the store writer thread");
+        Writer {
+            jobs,
+            metrics,
+            done: Arc::new(tokio::sync::Mutex::new(Some(done))),
+        }
+    }
+
+    /// The writer's counters.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
+    /// Runs `work` in the next batch and returns its result once the batch is committed.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        self.submit(Box::new(Awaited { work, reply })).await?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues a job, waiting while the queue is full.
+    pub async fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Waits until the queued jobs are committed and the writer thread has stopped.
+    pub(super) async fn close(self) {
+        let Writer { jobs, done, .. } = self;
+        drop(jobs);
+        if let Some(done) = done.lock().await.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Runs `work` inside a savepoint of `transaction`, rolling back only its own writes on error.
+pub fn in_savepoint<T>(
+    transaction: &mut Transaction<'_>,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let savepoint = transaction.savepoint()?;
+    let result = work(&savepoint);
+    if result.is_ok() {
+        savepoint.commit()?;
+    }
+    result
+}
+
+fn run(
+    mut connection: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    metrics: &StoreMetrics,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut connection, &mut batch, metrics);
+    }
+}
+
+fn commit_batch(
+    connection: &mut Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    metrics: &StoreMetrics,
+) {
+    let mut transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate)
+    {
+        Ok(transaction) => transaction,
+        Err(error) => {
+            tracing::error!(%error, "store transaction could not begin");
+            metrics.failed_commits.fetch_add(1, Ordering::Relaxed);
+            let error = StoreError::from(error);
+            for job in batch.drain(..) {
+                job.abort(error.clone());
+            }
+            return;
+        }
+    };
+    let completions: Vec<Completion> = batch
+        .drain(..)
+        .map(|job| job.run(&mut transaction))
+        .collect();
+    metrics
+        .jobs
+        .fetch_add(completions.len() as u64, Ordering::Relaxed);
+    let committed = transaction.commit().map_err(StoreError::from);
+    match &committed {
+        Ok(()) => metrics.commits.fetch_add(1, Ordering::Relaxed),
+        Err(error) => {
+            tracing::error!(%error, "store commit failed");
+            metrics.failed_commits.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+    for completion in completions {
+        completion(committed.clone());
+    }
+}

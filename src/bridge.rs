@@ -1,0 +1,45 @@
+//! The application server's view of the network server: `app_server::Network` implemented over
+//! `network_server::NetworkServer`.
+
+use std::sync::Arc;
+
+use network_server::NetworkServer;
+use schemas::{
+    AbpSession, DevEui, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, SessionCounters,
+};
+
+/// Joins the two crates; neither depends on the other.
+pub struct NetworkBridge(pub Arc<NetworkServer>);
+
+impl app_server::Network for NetworkBridge {
+    fn register_gateway(&self, record: GatewayRecord) {
+        self.0.gateways().register(record);
+    }
+
+    fn unregister_gateway(&self, gateway_eui: &GatewayEui) {
+        self.0.gateways().unregister(gateway_eui);
+    }
+
+    fn gateway_runtime(&self, gateway_eui: &GatewayEui) -> Option<GatewayRuntime> {
+        self.0.gateways().runtime(gateway_eui)
+    }
+
+    fn gateway_snapshots(&self) -> Vec<GatewaySnapshot> {
+        self.0.gateways().snapshot()
+    }
+
+    fn activate_abp(&self, session: &AbpSession) {
+        self.0.sessions().insert_abp(session);
+    }
+
+    fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters> {
+        self.0
+            .sessions()
+            .get(dev_eui)
+            .map(|session| session.counters())
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.0.render_metrics(out);
+    }
+}

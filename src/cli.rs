@@ -1,0 +1,23 @@
+//! The command line (`../shared/API.md`, "Running").
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// meterd: LoRaWAN and NB-IoT meter readings in, house balances out.
+#[derive(Debug, Parser)]
+#[command(name = "meterd", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: gateways (Semtech UDP), storage and the HTTP API.
+    Serve {
+        /// Configuration file [default: config.toml, if present].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}

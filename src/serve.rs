@@ -1,0 +1,164 @@
+//! `meterd serve`: opens the store, loads the registry into the network server, binds the
+//! sockets, runs every task, and shuts down in order on SIGTERM or SIGINT.
+//!
+//! Shutdown order: stop taking input (socket loop, API); close the deduplication windows still
+//! open and hand their uplinks on; let ingest queue the last uplinks; persist gateway status;
+//! wait until the store has committed everything.
+
+use std::io::{IsTerminal, Write as _};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use app_server::api::{self, AppState};
+use app_server::ingest::{self, IngestMetrics};
+use app_server::{Network, Store, auth, registry};
+use network_server::NetworkServer;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use crate::bridge::NetworkBridge;
+use crate::config::Config;
+
+/// Logs go to stderr; stdout carries only the lines tools read (`listening …`, the first token).
+pub fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|error| {
+        eprintln!("meterd: invalid log filter {filter:?} ({error}); using info");
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.storage.store_options())
+        .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
+    let (network_server, expiries) = NetworkServer::new(&config.network);
+    let network: Arc<dyn Network> = Arc::new(NetworkBridge(Arc::clone(&network_server)));
+    let (gateways, devices) =
+        registry::restore(&store, network.as_ref()).context("loading the registry")?;
+    info!(gateways, devices, data_dir = %config.storage.data_dir.display(), "registry loaded");
+    let new_token = auth::bootstrap(&store, config.api.admin_token.clone())
+        .await
+        .context("setting up the admin token")?;
+
+    let gwmp = UdpSocket::bind(config.network.gwmp_bind)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the Semtech UDP socket to {}",
+                config.network.gwmp_bind
+            )
+        })?;
+    let api = TcpListener::bind(config.api.bind)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.api.bind))?;
+    announce(&gwmp, &api, new_token)?;
+
+    let input = CancellationToken::new();
+    let drain = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let (uplinks, uplink_queue) = mpsc::channel(config.network.uplink_queue.max(1));
+    let ingest_metrics = Arc::new(IngestMetrics::default());
+
+    let socket_loop = tasks.spawn({
+        let server = Arc::clone(&network_server);
+        let input = input.clone();
+        async move { server.serve_gwmp(gwmp, input).await }
+    });
+    let frame_loop = tasks.spawn({
+        let server = Arc::clone(&network_server);
+        let drain = drain.clone();
+        async move { server.run_frames(expiries, uplinks, drain).await }
+    });
+    let ingest_loop = tasks.spawn(ingest::run(
+        store.clone(),
+        uplink_queue,
+        Arc::clone(&ingest_metrics),
+    ));
+    tasks.spawn({
+        let (store, network, input) = (store.clone(), Arc::clone(&network), input.clone());
+        let interval = config.storage.status_interval;
+        async move {
+            loop {
+                tokio::select! {
+                    _ = input.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if let Err(error) = registry::persist_gateway_status(&store, network.as_ref()).await
+                {
+                    error!(%error, "gateway status not persisted");
+                }
+            }
+        }
+    });
+    let state = AppState {
+        store: store.clone(),
+        network: Arc::clone(&network),
+        default_region: config.network.region,
+        ingest: ingest_metrics,
+    };
+    let mut api_server = tasks.spawn(api::serve(api, state, input.clone()));
+    tasks.close();
+
+    let mut api_outcome = None;
+    let outcome = tokio::select! {
+        signal = shutdown_signal() => signal.map(|name| info!(signal = name, "shutting down")),
+        served = &mut api_server => {
+            api_outcome = Some(served);
+            Err(anyhow!("the HTTP API stopped unexpectedly"))
+        }
+    };
+    input.cancel();
+    let _ = socket_loop.await;
+    drain.cancel();
+    let _ = frame_loop.await;
+    let _ = ingest_loop.await;
+    if let Err(error) = registry::persist_gateway_status(&store, network.as_ref()).await {
+        error!(%error, "gateway status not persisted at shutdown");
+    }
+    let served = match api_outcome {
+        Some(served) => served,
+        None => api_server.await,
+    };
+    match served {
+        Ok(Err(error)) => error!(%error, "HTTP API failed"),
+        Err(error) => error!(%error, "HTTP API task failed"),
+        Ok(Ok(())) => {}
+    }
+    tasks.wait().await;
+    store.close().await;
+    info!("stopped");
+    outcome
+}
+
+/// Prints the bound addresses (and a newly generated token) on stdout, one line each.
+fn announce(gwmp: &UdpSocket, api: &TcpListener, new_token: Option<String>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening gwmp={}", gwmp.local_addr()?)?;
+    writeln!(out, "listening api={}", api.local_addr()?)?;
+    if let Some(token) = new_token {
+        writeln!(out, "admin token (shown once, store it): {token}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
