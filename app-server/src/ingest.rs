@@ -3,7 +3,6 @@
 //! Everything arriving while the previous job waits for the writer goes into the next job, so
 //! under load each job carries many uplinks and each commit many jobs.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +11,7 @@ use schemas::Uplink;
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
+use crate::metrics::render_counters;
 use crate::store::{Completion, Job, Store, StoreError, in_savepoint, uplinks};
 
 /// Uplinks taken into one write job at most.
@@ -32,24 +32,21 @@ impl IngestMetrics {
 
     /// Appends the counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        for (name, help, counter) in [
-            (
-                "meterd_uplinks_stored_total",
-                "Uplinks durably archived.",
-                &self.stored,
-            ),
-            (
-                "meterd_uplinks_store_failed_total",
-                "Uplinks the store refused or failed to commit.",
-                &self.failed,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
+        render_counters(
+            out,
+            &[
+                (
+                    "meterd_uplinks_stored_total",
+                    "Uplinks durably archived.",
+                    &self.stored,
+                ),
+                (
+                    "meterd_uplinks_store_failed_total",
+                    "Uplinks the store refused or failed to commit.",
+                    &self.failed,
+                ),
+            ],
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`auth`]: API tokens; the bootstrap operator token.
 //! - [`api`]: the HTTP API of `../shared/API.md`, one module per resource.
 //! - [`config`]: the `[api]` and `[storage]` sections.
+//! - [`metrics`]: Prometheus text rendering of the counters.
 //!
 //! The network server is reached only through [`network::Network`], so this crate does not
 //! depend on it: the binary joins the two.
@@ -17,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod ingest;
+pub mod metrics;
 pub mod network;
 pub mod registry;
 pub mod store;

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemas::{AbpSession, AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, SessionCounters};
 
-use super::{StoreError, count, from_millis, sql_offset, to_millis};
+use super::{StoreError, count, from_millis, parse_column, sql_offset, to_millis};
 
 /// How a device is activated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,40 +54,56 @@ pub struct NewAbpDevice {
 
 const COLUMNS: &str = "id, kind, model, application, mac_version, dev_addr, f_cnt_up, f_cnt_down, created_at, last_uplink_at";
 
-fn decode(row: &Row<'_>) -> rusqlite::Result<Result<DeviceRow, StoreError>> {
-    let id: String = row.get(0)?;
-    let kind: String = row.get(1)?;
-    let mac_version: Option<String> = row.get(4)?;
-    let dev_addr: Option<String> = row.get(5)?;
-    let created_at: i64 = row.get(8)?;
-    let last_uplink_at: Option<i64> = row.get(9)?;
-    let counters = SessionCounters {
-        f_cnt_up: row.get(6)?,
-        f_cnt_down: row.get(7)?,
-    };
-    let (model, application) = (row.get(2)?, row.get(3)?);
-    Ok((|| {
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("device {id}: {e}"));
-        Ok(DeviceRow {
-            dev_eui: id.parse().map_err(|e| corrupt(&e))?,
-            activation: Activation::parse(&kind)?,
-            model,
-            application,
-            mac_version: mac_version
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e| corrupt(&e))?
-                .unwrap_or_default(),
-            dev_addr: dev_addr
-                .map(|a| a.parse())
-                .transpose()
-                .map_err(|e| corrupt(&e))?,
-            counters,
-            created_at: from_millis(created_at)?,
-            last_uplink_at: last_uplink_at.map(from_millis).transpose()?,
+/// The columns of [`COLUMNS`] as SQLite returns them.
+struct RawDevice {
+    id: String,
+    kind: String,
+    model: String,
+    application: String,
+    mac_version: Option<String>,
+    dev_addr: Option<String>,
+    counters: SessionCounters,
+    created_at: i64,
+    last_uplink_at: Option<i64>,
+}
+
+impl RawDevice {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawDevice {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            model: row.get(2)?,
+            application: row.get(3)?,
+            mac_version: row.get(4)?,
+            dev_addr: row.get(5)?,
+            counters: SessionCounters {
+                f_cnt_up: row.get(6)?,
+                f_cnt_down: row.get(7)?,
+            },
+            created_at: row.get(8)?,
+            last_uplink_at: row.get(9)?,
         })
-    })())
+    }
+
+    fn decode(self) -> Result<DeviceRow, StoreError> {
+        let row = format!("device {}", self.id);
+        Ok(DeviceRow {
+            dev_eui: parse_column(&row, &self.id)?,
+            activation: Activation::parse(&self.kind)?,
+            model: self.model,
+            application: self.application,
+            mac_version: mac_version(&row, self.mac_version.as_deref())?,
+            dev_addr: self.dev_addr.map(|a| parse_column(&row, &a)).transpose()?,
+            counters: self.counters,
+            created_at: from_millis(self.created_at)?,
+            last_uplink_at: self.last_uplink_at.map(from_millis).transpose()?,
+        })
+    }
+}
+
+/// A stored LoRaWAN version; rows written before versions were recorded mean the default.
+fn mac_version(row: &str, stored: Option<&str>) -> Result<MacVersion, StoreError> {
+    stored.map_or(Ok(MacVersion::default()), |text| parse_column(row, text))
 }
 
 /// Registers an ABP device; a duplicate DevEUI is a UNIQUE violation.
@@ -118,8 +134,9 @@ pub fn insert_abp(connection: &Connection, device: &NewAbpDevice) -> Result<(), 
 pub fn get(connection: &Connection, dev_eui: DevEui) -> Result<Option<DeviceRow>, StoreError> {
     connection
         .prepare_cached(&format!("SELECT {COLUMNS} FROM devices WHERE id = ?1"))?
-        .query_row([dev_eui.to_string()], decode)
+        .query_row([dev_eui.to_string()], RawDevice::read)
         .optional()?
+        .map(RawDevice::decode)
         .transpose()
 }
 
@@ -133,8 +150,8 @@ pub fn list(
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"
         ))?
-        .query_map(params![limit, sql_offset(offset)], decode)?
-        .map(|row| row?)
+        .query_map(params![limit, sql_offset(offset)], RawDevice::read)?
+        .map(|row| row?.decode())
         .collect::<Result<Vec<_>, _>>()?;
     let total = count(connection, "SELECT count(*) FROM devices", [])?;
     Ok((rows, total))
@@ -158,20 +175,16 @@ pub fn abp_sessions(connection: &Connection) -> Result<Vec<AbpSession>, StoreErr
         ))
     })?;
     rows.map(|row| {
-        let (id, mac_version, dev_addr, nwk, app, f_cnt_up, f_cnt_down) = row?;
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("device {id}: {e}"));
+        let (id, version, dev_addr, nwk, app, f_cnt_up, f_cnt_down) = row?;
+        let row = format!("device {id}");
         let key = |bytes: Vec<u8>| {
-            <[u8; 16]>::try_from(bytes).map_err(|_| corrupt(&"key is not 16 bytes"))
+            <[u8; 16]>::try_from(bytes)
+                .map_err(|_| StoreError::Corrupt(format!("{row}: a key is not 16 bytes")))
         };
         Ok(AbpSession {
-            dev_eui: id.parse().map_err(|e| corrupt(&e))?,
-            mac_version: mac_version
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e| corrupt(&e))?
-                .unwrap_or_default(),
-            dev_addr: dev_addr.parse().map_err(|e| corrupt(&e))?,
+            dev_eui: parse_column(&row, &id)?,
+            mac_version: mac_version(&row, version.as_deref())?,
+            dev_addr: parse_column(&row, &dev_addr)?,
             nwk_s_key: NwkSKey::from_bytes(key(nwk)?),
             app_s_key: AppSKey::from_bytes(key(app)?),
             counters: SessionCounters {

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemas::{GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, Region};
 
-use super::{StoreError, count, from_millis, sql_offset, to_millis};
+use super::{StoreError, count, from_millis, parse_column, sql_offset, to_millis};
 
 /// A gateway as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,13 +54,11 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
 fn decode(
     (eui, name, region, lat, lon, auto_registered, created_at, last_seen, status): RawRow,
 ) -> Result<GatewayRow, StoreError> {
-    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
-        StoreError::Corrupt(format!("gateway {eui}: {what}: {e}"))
-    };
+    let row = format!("gateway {eui}");
     Ok(GatewayRow {
-        gateway_eui: eui.parse().map_err(|e| corrupt("eui", &e))?,
+        gateway_eui: parse_column(&row, &eui)?,
         name,
-        region: region.parse().map_err(|e| corrupt("region", &e))?,
+        region: parse_column(&row, &region)?,
         lat,
         lon,
         auto_registered,
@@ -69,7 +67,7 @@ fn decode(
         runtime: status
             .map(|json| serde_json::from_str(&json))
             .transpose()
-            .map_err(|e| corrupt("status", &e))?,
+            .map_err(|e| StoreError::Corrupt(format!("{row}: status: {e}")))?,
     })
 }
 
@@ -137,13 +135,10 @@ pub fn records(connection: &Connection) -> Result<Vec<GatewayRecord>, StoreError
         })?
         .map(|row| {
             let (eui, region) = row?;
+            let row = format!("gateway {eui}");
             Ok(GatewayRecord {
-                gateway_eui: eui
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("gateway {eui}: {e}")))?,
-                region: region
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("gateway {eui}: {e}")))?,
+                gateway_eui: parse_column(&row, &eui)?,
+                region: parse_column(&row, &region)?,
             })
         })
         .collect()

@@ -36,6 +36,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error("cannot start the store's writer thread: {0}")]
+    Thread(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -85,7 +87,7 @@ impl Store {
         let mut connection = open_connection(&path, OpenFlags::default())?;
         migrations::run(&mut connection)?;
         Ok(Store {
-            writer: Writer::start(connection, options.max_batch, options.queue),
+            writer: Writer::start(connection, options.max_batch, options.queue)?,
             readers: Arc::new(ReadPool {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -118,7 +120,8 @@ impl Store {
         self.readers.with(read)
     }
 
-    /// Waits until every job submitted so far is committed, then stops the writer.
+    /// Stops the writer once every other handle is dropped and every job submitted through any
+    /// of them is committed; returns when it has stopped. Drop the other handles first.
     pub async fn close(self) {
         self.writer.close().await;
     }
@@ -157,6 +160,16 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreErr
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.pragma_update(None, "foreign_keys", true)?;
     Ok(connection)
+}
+
+/// Parses a stored text column; a value that does not parse means the database is corrupt.
+pub fn parse_column<T>(row: &str, text: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|error| StoreError::Corrupt(format!("{row}: {text:?}: {error}")))
 }
 
 /// A row count as SQLite returns it (never negative).

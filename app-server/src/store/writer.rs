@@ -1,6 +1,5 @@
 //! The writer thread: group commit of queued jobs, each job in its own savepoint.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,6 +7,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use crate::metrics::render_counters;
 
 /// Called with the commit's outcome once the job's transaction has ended.
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -56,36 +56,38 @@ pub struct StoreMetrics {
 }
 
 impl StoreMetrics {
+    /// Transactions committed since start.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Appends the counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        for (name, help, counter) in [
-            (
-                "meterd_store_jobs_total",
-                "Write jobs run by the store.",
-                &self.jobs,
-            ),
-            (
-                "meterd_store_failed_jobs_total",
-                "Write jobs rolled back on an error.",
-                &self.failed_jobs,
-            ),
-            (
-                "meterd_store_commits_total",
-                "Transactions committed (each holds a batch of jobs).",
-                &self.commits,
-            ),
-            (
-                "meterd_store_failed_commits_total",
-                "Transactions that failed to commit.",
-                &self.failed_commits,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
+        render_counters(
+            out,
+            &[
+                (
+                    "meterd_store_jobs_total",
+                    "Write jobs run by the store.",
+                    &self.jobs,
+                ),
+                (
+                    "meterd_store_failed_jobs_total",
+                    "Write jobs rolled back on an error.",
+                    &self.failed_jobs,
+                ),
+                (
+                    "meterd_store_commits_total",
+                    "Transactions committed (each holds a batch of jobs).",
+                    &self.commits,
+                ),
+                (
+                    "meterd_store_failed_commits_total",
+                    "Transactions that failed to commit.",
+                    &self.failed_commits,
+                ),
+            ],
+        );
     }
 }
 
@@ -99,7 +101,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `connection`.
-    pub(super) fn start(connection: Connection, max_batch: usize, queue: usize) -> Self {
+    pub(super) fn start(
+        connection: Connection,
+        max_batch: usize,
+        queue: usize,
+    ) -> Result<Self, StoreError> {
         let (jobs, receiver) = mpsc::channel(queue.max(1));
         let (finished, done) = oneshot::channel();
         let metrics = Arc::new(StoreMetrics::default());
@@ -110,12 +116,12 @@ impl Writer {
                 run(connection, receiver, max_batch.max(1), &thread_metrics);
                 let _ = finished.send(());
             })
-            .expect("spawning the store writer thread");
-        Writer {
+            .map_err(|error| StoreError::Thread(error.to_string()))?;
+        Ok(Writer {
             jobs,
             metrics,
             done: Arc::new(tokio::sync::Mutex::new(Some(done))),
-        }
+        })
     }
 
     /// The writer's counters.

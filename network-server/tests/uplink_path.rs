@@ -1,6 +1,7 @@
-//! Every kind of bad input is dropped, counted under its own cause, and produces no uplink.
-//! Drives the whole server path (datagram, deduplication, frame handler) with tokio's clock
-//! paused, so deduplication windows close without real waiting.
+//! The uplink path through the whole server (datagram, deduplication, frame handler), with
+//! tokio's clock paused so deduplication windows close without real waiting: every kind of bad
+//! input dropped and counted under its own cause, replays, several gateways, devices sharing a
+//! DevAddr, MAC commands.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lorawan::creator::DataPayloadCreator;
 use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
+use lorawan::maccommandcreator::LinkADRAnsCreator;
+use lorawan::maccommands::{LinkCheckReqPayload, SerializableMacCommand, UplinkMacCommand};
 use lorawan::parser::FCtrl;
 use network_server::{DropCause, NetworkConfig, NetworkServer};
 use schemas::{
@@ -26,29 +29,42 @@ const NWK: [u8; 16] = [1; 16];
 const APP: [u8; 16] = [2; 16];
 
 fn data_uplink(dev_addr: u32, f_cnt: u32, nwk: [u8; 16]) -> Vec<u8> {
+    build(dev_addr, f_cnt, nwk, 2, b"\x01\x02\x03\x04", &[])
+}
+
+/// A data uplink built by the `lorawan` crate; MAC commands go in FOpts, or in the payload
+/// when `f_port` is 0.
+fn build(
+    dev_addr: u32,
+    f_cnt: u32,
+    nwk: [u8; 16],
+    f_port: u8,
+    payload: &[u8],
+    mac: &[&dyn SerializableMacCommand],
+) -> Vec<u8> {
     let mut creator = DataPayloadCreator::new();
     creator
         .set_uplink(true)
-        .set_f_port(2)
+        .set_f_port(f_port)
         .set_dev_addr(&dev_addr.to_le_bytes())
         .set_fctrl(&FCtrl::new(0, true))
         .set_fcnt(f_cnt);
     creator
-        .build(
-            b"\x01\x02\x03\x04",
-            &[],
-            &NewSKey::from(nwk),
-            &LwAppSKey::from(APP),
-        )
+        .build(payload, mac, &NewSKey::from(nwk), &LwAppSKey::from(APP))
         .unwrap()
         .to_vec()
 }
 
 /// A PUSH_DATA from `gateway` carrying one rxpk; `rxpk` is the object's JSON.
 fn push_data(gateway: [u8; 8], rxpk: &str) -> Vec<u8> {
+    push_data_many(gateway, &[rxpk.to_owned()])
+}
+
+/// A PUSH_DATA carrying several rxpk objects.
+fn push_data_many(gateway: [u8; 8], rxpk: &[String]) -> Vec<u8> {
     let mut datagram = vec![2, 0x12, 0x34, 0x00];
     datagram.extend_from_slice(&gateway);
-    datagram.extend_from_slice(format!(r#"{{"rxpk":[{rxpk}]}}"#).as_bytes());
+    datagram.extend_from_slice(format!(r#"{{"rxpk":[{}]}}"#, rxpk.join(",")).as_bytes());
     datagram
 }
 
@@ -321,4 +337,95 @@ async fn copies_from_three_gateways_make_one_uplink() {
     );
     assert_eq!(harness.server.metrics().duplicates(), 2);
     assert_eq!(uplink.phy_payload, frame);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_mic_tells_apart_devices_sharing_a_dev_addr() {
+    let mut harness = Harness::start();
+    let twin = DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 2]);
+    harness.server.sessions().insert_abp(&AbpSession {
+        dev_eui: twin,
+        mac_version: MacVersion::V1_0_3,
+        dev_addr: DevAddr::from_u32(DEV_ADDR),
+        nwk_s_key: NwkSKey::from_bytes([7; 16]),
+        app_s_key: AppSKey::from_bytes(APP),
+        counters: SessionCounters::default(),
+    });
+    let mine = harness
+        .send(&[push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, 1, NWK)))])
+        .await;
+    let theirs = harness
+        .send(&[push_data(
+            GATEWAY,
+            &rxpk(&data_uplink(DEV_ADDR, 1, [7; 16])),
+        )])
+        .await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        mine[0].dev_eui,
+        DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1])
+    );
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].dev_eui, twin);
+    // each device's counter moved on its own: the twin's frame 1 was not a replay
+    assert_eq!(harness.server.metrics().drops(DropCause::FCntReplay), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn mac_commands_are_recorded_from_fopts_and_from_port_zero() {
+    let mut harness = Harness::start();
+    let link_check = UplinkMacCommand::LinkCheckReq(LinkCheckReqPayload());
+    let mut adr_ans = LinkADRAnsCreator::new();
+    adr_ans.set_channel_mask_ack(true).set_tx_power_ack(true);
+    let commands: [&dyn SerializableMacCommand; 2] = [&link_check, &adr_ans];
+
+    let in_fopts = build(DEV_ADDR, 1, NWK, 2, b"\x0a", &commands);
+    let uplink = harness
+        .send(&[push_data(GATEWAY, &rxpk(&in_fopts))])
+        .await
+        .remove(0);
+    let recorded: Vec<(&str, &[u8])> = uplink
+        .mac_commands
+        .iter()
+        .map(|c| (c.name.as_str(), c.payload.as_slice()))
+        .collect();
+    // LinkADRAns status bits: channel mask ACK (bit 0), power ACK (bit 2)
+    assert_eq!(
+        recorded,
+        [("LinkCheckReq", &[][..]), ("LinkADRAns", &[0b101][..])]
+    );
+    assert_eq!(uplink.payload, [0x0a]);
+
+    let in_port_zero = build(DEV_ADDR, 2, NWK, 0, &[], &commands);
+    let uplink = harness
+        .send(&[push_data(GATEWAY, &rxpk(&in_port_zero))])
+        .await
+        .remove(0);
+    assert_eq!(uplink.f_port, Some(0));
+    // the payload decrypted with NwkSKey is the commands themselves
+    assert_eq!(uplink.payload, [0x02, 0x03, 0b101]);
+    assert_eq!(uplink.mac_commands.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_bad_rxpk_does_not_cost_the_others_in_its_datagram() {
+    let mut harness = Harness::start();
+    let packets = [
+        rxpk(&data_uplink(DEV_ADDR, 1, NWK)),
+        r#"{"tmst":"not a number"}"#.to_owned(),
+        rxpk(&data_uplink(DEV_ADDR, 2, NWK)).replace("868.9", "869.1"),
+    ];
+    let uplinks = harness.send(&[push_data_many(GATEWAY, &packets)]).await;
+    let counters: Vec<u32> = uplinks.iter().map(|u| u.f_cnt).collect();
+    assert_eq!(counters, [1, 2]);
+    assert_eq!(harness.server.metrics().drops(DropCause::InvalidRxpk), 1);
+    let gateway = harness
+        .server
+        .gateways()
+        .runtime(&GatewayEui::from_bytes(GATEWAY))
+        .unwrap();
+    assert_eq!(
+        (gateway.counters.rx_packets, gateway.counters.rx_dropped),
+        (3, 1)
+    );
 }
