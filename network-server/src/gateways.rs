@@ -11,7 +11,7 @@ use schemas::{
 };
 
 use crate::gwmp::Stat;
-use crate::metrics::{DatagramKind, header};
+use crate::metrics::{DatagramKind, DropCause, header};
 
 /// TX_ACK error names of the Semtech UDP protocol; anything else is counted as `OTHER`.
 const TX_ACK_RESULTS: [&str; 8] = [
@@ -146,14 +146,19 @@ impl Gateways {
         });
     }
 
-    /// Counts a received packet, accepted or dropped.
-    pub(crate) fn packet(&self, eui: GatewayEui, accepted: bool) {
-        if let Some(mut state) = self.map.get_mut(&eui) {
-            let counters = &mut state.runtime.counters;
-            counters.rx_packets += 1;
-            if !accepted {
-                counters.rx_dropped += 1;
-            }
+    /// Counts a received packet: accepted, or dropped for `cause`.
+    pub(crate) fn packet(&self, eui: GatewayEui, dropped: Option<DropCause>) {
+        let Some(mut state) = self.map.get_mut(&eui) else {
+            return;
+        };
+        state.runtime.counters.rx_packets += 1;
+        if let Some(cause) = dropped {
+            state.runtime.counters.rx_dropped += 1;
+            *state
+                .runtime
+                .dropped
+                .entry(cause.as_str().to_owned())
+                .or_default() += 1;
         }
     }
 
@@ -214,14 +219,16 @@ impl Gateways {
         header(
             out,
             "meterd_gateway_rx_dropped_total",
-            "Radio packets dropped before deduplication per gateway.",
+            "Radio packets dropped before deduplication per gateway, by cause (causes seen only).",
         );
         for gateway in &snapshot {
-            let _ = writeln!(
-                out,
-                "meterd_gateway_rx_dropped_total{{gateway=\"{}\"}} {}",
-                gateway.record.gateway_eui, gateway.runtime.counters.rx_dropped
-            );
+            for (cause, count) in &gateway.runtime.dropped {
+                let _ = writeln!(
+                    out,
+                    "meterd_gateway_rx_dropped_total{{gateway=\"{}\",cause=\"{cause}\"}} {count}",
+                    gateway.record.gateway_eui
+                );
+            }
         }
         header(
             out,

@@ -169,13 +169,14 @@ impl NetworkServer {
             let frame = match frame {
                 Ok(frame) => frame,
                 Err(error) => {
-                    self.gateways.packet(eui, false);
-                    self.metrics.dropped(packet_cause(&error));
+                    let cause = packet_cause(&error);
+                    self.gateways.packet(eui, Some(cause));
+                    self.metrics.dropped(cause);
                     debug!(%error, gateway = %eui, "packet dropped");
                     continue;
                 }
             };
-            self.gateways.packet(eui, true);
+            self.gateways.packet(eui, None);
             self.metrics.rx_packet();
             match self.dedup.collect(frame, region, now, received_at) {
                 Collected::First => {}

@@ -428,4 +428,10 @@ async fn one_bad_rxpk_does_not_cost_the_others_in_its_datagram() {
         (gateway.counters.rx_packets, gateway.counters.rx_dropped),
         (3, 1)
     );
+    assert_eq!(gateway.dropped.get("invalid_rxpk"), Some(&1));
+    let mut metrics = String::new();
+    harness.server.render_metrics(&mut metrics);
+    assert!(metrics.contains(
+        "meterd_gateway_rx_dropped_total{gateway=\"aa555a0000000001\",cause=\"invalid_rxpk\"} 1\n"
+    ));
 }

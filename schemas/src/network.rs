@@ -61,6 +61,9 @@ pub struct GatewayRuntime {
     pub status: Option<GatewayStatus>,
     /// meterd's counters of this gateway's traffic since start.
     pub counters: GatewayCounters,
+    /// Packets of this gateway dropped before deduplication since start, by cause
+    /// (`crc_error`, `not_lora`, `invalid_base64`, …).
+    pub dropped: BTreeMap<String, u64>,
     /// TX_ACK results by error name (`NONE`, `TOO_LATE`, …) since start.
     pub tx_ack: TxAckCounts,
 }

@@ -80,8 +80,7 @@ async fn require_token(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_owned())
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized)?;
     let now = Timestamp::now();
     let role = state
@@ -92,6 +91,14 @@ async fn require_token(
         return Err(ApiError::Unauthorized);
     }
     Ok(next.run(request).await)
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 7235 §2.1).
+fn bearer_token(header: &str) -> Option<String> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
 /// `?limit=&offset=` of list endpoints.
@@ -120,4 +127,18 @@ impl Page {
 pub struct Listing<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_read_whatever_the_scheme_case() {
+        assert_eq!(bearer_token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("abc"), None);
+    }
 }
