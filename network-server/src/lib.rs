@@ -10,6 +10,7 @@
 //! - [`sessions`]: device sessions by DevAddr.
 //! - [`uplink`]: the data-uplink handler, step by step.
 //! - [`region`]: EU868 and RU864 regional parameters as data.
+//! - [`netid`]: the NetID and the DevAddr block joined devices get addresses from.
 //! - [`server`]: the socket loop and the frame loop that tie these together.
 //! - [`metrics`]: counters, with a cause for every deliberate drop.
 
@@ -19,6 +20,7 @@ pub mod frame;
 pub mod gateways;
 pub mod gwmp;
 pub mod metrics;
+pub mod netid;
 pub mod region;
 pub mod server;
 pub mod sessions;

@@ -8,10 +8,14 @@
 //! - LP: anthonykirby/lora-packet @ 33ab1612 : __tests__/mic_test.ts, decrypt_test.ts (captures)
 //! - JPL: JiapengLi/lorawan-parser @ 010a8f16 : util/test/main.c, util/parser/lw-test.json
 //! - LRS: lora-rs/lora-rs @ lorawan-v0.8.0 : lorawan/tests/lorawan.rs
+//! - TTN: TheThingsNetwork/lorawan-stack @ 1d218216 : pkg/crypto/*_test.go
 //! - RFC 4493 §4 for AES-CMAC itself.
 
-use network_server::frame::{DataUplink, Direction, SessionKeys};
-use schemas::{AppSKey, DevAddr, NwkSKey};
+use network_server::frame::{
+    DataDownlink, DataUplink, Direction, JoinAccept, JoinRequest, RootKeys, SessionKeys,
+};
+use network_server::netid::NetId;
+use schemas::{AppKey, AppSKey, DevAddr, NwkSKey};
 
 struct Vector {
     source: &'static str,
@@ -310,4 +314,268 @@ fn aes_cmac_primitive_rfc_4493() {
             "length {len}"
         );
     }
+}
+
+/// JoinRequests: (source, AppKey, PHYPayload, JoinEUI, DevEUI, DevNonce).
+const JOIN_REQUESTS: &[(&str, &str, &str, &str, &str, u16)] = &[
+    (
+        "BRO TestPHYPayloadJoinRequest",
+        "01010101010101010101010101010101",
+        "00040302010403020105040302050403022d106a990e12",
+        "0102030401020304",
+        "0203040502030405",
+        0x102d,
+    ),
+    (
+        "CS 'Join-request example'",
+        "0102030405060708090a0b0c0d0e0f10",
+        "0001010101010101010202020202020202030309b97b32",
+        "0101010101010101",
+        "0202020202020202",
+        0x0303,
+    ),
+    (
+        "TTN join_messages_test.go TestComputeJoinRequestMIC",
+        "01010101010101010101010101010101",
+        "00080706050403020108070605040302010201e6e10c55",
+        "0102030405060708",
+        "0102030405060708",
+        0x0102,
+    ),
+    (
+        "JPL util/test/main.c jr_pl (capture)",
+        "86000000000000008600000000000000",
+        "000000000000000086efcdab896745230121f8af0b2034",
+        "8600000000000000",
+        "0123456789abcdef",
+        0xf821,
+    ),
+];
+
+#[test]
+fn join_requests() {
+    for (source, app_key, phy, join_eui, dev_eui, dev_nonce) in JOIN_REQUESTS {
+        let phy = bytes(phy);
+        let request = JoinRequest::parse(&phy).unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert_eq!(request.join_eui.to_string(), *join_eui, "{source}");
+        assert_eq!(request.dev_eui.to_string(), *dev_eui, "{source}");
+        assert_eq!(request.dev_nonce, *dev_nonce, "{source}");
+        let keys = RootKeys::new(&app_key.parse::<AppKey>().unwrap());
+        assert!(keys.join_request_mic_matches(&request), "{source}: MIC");
+        let other = RootKeys::new(&AppKey::from_bytes([0x55; 16]));
+        assert!(
+            !other.join_request_mic_matches(&request),
+            "{source}: another key"
+        );
+    }
+}
+
+/// JoinAccepts: (source, AppKey, fields, expected encrypted PHYPayload).
+fn join_accepts() -> Vec<(&'static str, &'static str, JoinAccept, &'static str)> {
+    let dev_addr = |text: &str| text.parse::<DevAddr>().unwrap();
+    let net_id = |text: &str| text.parse::<NetId>().unwrap();
+    vec![
+        (
+            "BRO TestPHYPayloadJoinAccept",
+            "00112233445566778899aabbccddeeff",
+            JoinAccept {
+                join_nonce: 0x57_0bc7,
+                net_id: net_id("221101"),
+                dev_addr: dev_addr("02031980"),
+                rx1_dr_offset: 0,
+                rx2_data_rate: 0,
+                rx_delay: 0,
+                cf_list: None,
+            },
+            "20493eeb51fba2116f810edb3742975142",
+        ),
+        (
+            "CS 'LoRaWAN 1.0.x Join-accept example'",
+            "0102030405060708090a0b0c0d0e0f10",
+            JoinAccept {
+                join_nonce: 0x01_0101,
+                net_id: net_id("020202"),
+                dev_addr: dev_addr("01020304"),
+                rx1_dr_offset: 0,
+                rx2_data_rate: 0,
+                rx_delay: 0,
+                cf_list: None,
+            },
+            "2023cf335489aae3183c0be0baa8dee5f3",
+        ),
+        (
+            "TTN TestJoinAcceptEncryption + TestComputeLegacyJoinAcceptMIC (RxDelay 1)",
+            "01010101010101010101010101010101",
+            JoinAccept {
+                join_nonce: 0x01_0203,
+                net_id: net_id("010203"),
+                dev_addr: dev_addr("01020304"),
+                rx1_dr_offset: 0,
+                rx2_data_rate: 0,
+                rx_delay: 1,
+                cf_list: None,
+            },
+            "20c9fbb259e11649096a568a9e3b7117c3",
+        ),
+        (
+            "LRS phy_join_accept_payload_with_c_f_list (DLSettings 0x12, RxDelay 3, CFList)",
+            "01010101010101010101010101010101",
+            JoinAccept {
+                join_nonce: 0x01_0203,
+                net_id: net_id("090807"),
+                dev_addr: dev_addr("03040506"),
+                rx1_dr_offset: 1,
+                rx2_data_rate: 2,
+                rx_delay: 3,
+                cf_list: Some(
+                    bytes("184f84e85684b85e84886684586e8400")
+                        .try_into()
+                        .unwrap(),
+                ),
+            },
+            "20e45673b63cb4b9cecb2aa83f0333e615d2ac89eea1659837c3aa6df9689889cf",
+        ),
+        (
+            "JPL util/test/main.c ja_pl (capture, DLSettings 0x03)",
+            "86000000000000008600000000000000",
+            JoinAccept {
+                join_nonce: 0xa9_a5d2,
+                net_id: net_id("000024"),
+                dev_addr: dev_addr("48000038"),
+                rx1_dr_offset: 0,
+                rx2_data_rate: 3,
+                rx_delay: 0,
+                cf_list: None,
+            },
+            "201f0304bbe7c16749059cd48e501a3a83",
+        ),
+    ]
+}
+
+#[test]
+fn join_accepts_encrypt_and_sign_as_published() {
+    for (source, app_key, accept, expected) in join_accepts() {
+        let keys = RootKeys::new(&app_key.parse::<AppKey>().unwrap());
+        assert_eq!(hex::encode(keys.join_accept(&accept)), expected, "{source}");
+    }
+}
+
+#[test]
+fn session_keys_derive_as_published() {
+    // (source, AppKey, JoinNonce, NetID, DevNonce, NwkSKey, AppSKey)
+    let rows = [
+        (
+            "CS lrwn/src/keys.rs test::lorawan_1_0 (= BRO joinserver_test.go)",
+            "01020304050607080102030405060708",
+            0x01_0000,
+            "010203",
+            0x0102,
+            "df53c35f3034ccced0ff354c70de04df",
+            "927b9c911183cffe4cb2ff4b75545f6d",
+        ),
+        (
+            "TTN key_derivation_test.go TestKeyDerivation",
+            "bec499c69e9c939e413b663961636c61",
+            0xae_3b1c,
+            "020101",
+            0x7369,
+            "0db924ee6af90698e05fc7ce48303c01",
+            "8c1e0543a229088de6f84e74bb46bd62",
+        ),
+        (
+            "LP key_gen_test.ts 'should generate valid session keys 1.0'",
+            "98929b92c49edba9676d646d3b612456",
+            0x37_6338,
+            "aabbcc",
+            0xf18e,
+            "4e3d6e6afbcc67af2ba3c8e8ec4acf4b",
+            "610897aa6f1460623443b527d3ac6a9d",
+        ),
+        (
+            "LRS test_derive_newskey / test_derive_appskey",
+            "00112233445566778899aabbccddeeff",
+            0x57_0bc7,
+            "221101",
+            0x102d,
+            "7bb25f89e0d1371e1fbf4d997e1468a3",
+            "148820dfb1e0c9d6289cde16c1af249f",
+        ),
+    ];
+    for (source, app_key, join_nonce, net_id, dev_nonce, nwk, app) in rows {
+        let keys = RootKeys::new(&app_key.parse::<AppKey>().unwrap());
+        let (nwk_s_key, app_s_key) =
+            keys.session_keys(join_nonce, net_id.parse().unwrap(), dev_nonce);
+        assert_eq!(nwk_s_key, nwk.parse().unwrap(), "{source}: NwkSKey");
+        assert_eq!(app_s_key, app.parse().unwrap(), "{source}: AppSKey");
+    }
+}
+
+#[test]
+fn downlinks_encode_as_published() {
+    // LRS phy_datadown_payload: confirmed, ADR, FCnt 76543, FPort 42, "hello lora"
+    let keys = SessionKeys::new(
+        &"02020202020202020202020202020202".parse().unwrap(),
+        &"01010101010101010101010101010101".parse().unwrap(),
+    );
+    let frame = DataDownlink {
+        confirmed: true,
+        dev_addr: "01020304".parse().unwrap(),
+        f_cnt: 76_543,
+        adr: true,
+        ack: false,
+        f_pending: false,
+        f_opts: &[],
+        payload: Some((42, b"hello lora")),
+    };
+    assert_eq!(
+        hex::encode(frame.encode(&keys).unwrap()),
+        "a00403020180ff2a2a0af1a36a05d0125f885d881d49e1"
+    );
+
+    // LP mic_test.ts '...MIC for ACK': an empty ACK on FPort 1, FCnt 2 (real device)
+    let keys = SessionKeys::new(
+        &"44024241ed4ce9a68c6a8bc055233fd3".parse().unwrap(),
+        &"ec925802ae430ca77fd3dd73cb2cc588".parse().unwrap(),
+    );
+    let ack = DataDownlink {
+        confirmed: false,
+        dev_addr: "49be7df1".parse().unwrap(),
+        f_cnt: 2,
+        adr: false,
+        ack: true,
+        f_pending: false,
+        f_opts: &[],
+        payload: Some((1, &[])),
+    };
+    assert_eq!(
+        hex::encode(ack.encode(&keys).unwrap()),
+        "60f17dbe4920020001f9d65d27"
+    );
+
+    // JPL lw-test.json: LinkADRReq in FOpts, no FPort, FCnt 0, keys from its own join
+    let keys = SessionKeys::new(
+        &"5a235a7372151fdbf7d2b58bfac5d5b1".parse().unwrap(),
+        &"a83e48258f1a340c8f7ab6b37fcff9c3".parse().unwrap(),
+    );
+    let with_f_opts = DataDownlink {
+        confirmed: true,
+        dev_addr: "48000197".parse().unwrap(),
+        f_cnt: 0,
+        adr: false,
+        ack: false,
+        f_pending: false,
+        f_opts: &bytes("0301070061"),
+        payload: None,
+    };
+    assert_eq!(
+        hex::encode(with_f_opts.encode(&keys).unwrap()),
+        "a097010048050000030107006156edba18"
+    );
+
+    // 16 bytes of FOpts cannot be sent
+    let too_long = DataDownlink {
+        f_opts: &[0x02; 16],
+        ..with_f_opts
+    };
+    assert!(too_long.encode(&keys).is_err());
 }

@@ -38,10 +38,14 @@ pub enum FrameError {
     Empty,
     #[error("LoRaWAN major version {0} is not R1")]
     UnsupportedMajor(u8),
-    #[error("{mtype:?} is not a data uplink")]
-    NotDataUplink { mtype: MType },
+    #[error("{mtype:?} is not the expected message type")]
+    UnexpectedType { mtype: MType },
     #[error("PHYPayload of {got} bytes is too short: {need} needed")]
     TooShort { got: usize, need: usize },
+    #[error("PHYPayload of {got} bytes, {need} expected")]
+    WrongLength { got: usize, need: usize },
+    #[error("{got} bytes of MAC commands exceed the 15 FOpts can hold")]
+    FOptsTooLong { got: usize },
 }
 
 /// Reads the message type of a PHYPayload and checks its major version.
@@ -107,7 +111,7 @@ impl<'a> DataUplink<'a> {
         let confirmed = match message_type(bytes)? {
             MType::UnconfirmedDataUp => false,
             MType::ConfirmedDataUp => true,
-            mtype => return Err(FrameError::NotDataUplink { mtype }),
+            mtype => return Err(FrameError::UnexpectedType { mtype }),
         };
         let too_short = |need| FrameError::TooShort {
             got: bytes.len(),

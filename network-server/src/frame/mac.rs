@@ -2,7 +2,8 @@
 //! read from FOpts or an FPort 0 payload and recorded as received.
 //!
 //! A command's length follows from its CID, so an unknown CID ends the parse: the rest is kept
-//! as one unknown command rather than guessed at.
+//! as one unknown command rather than guessed at. The commands the network server sends are
+//! encoded here too.
 
 use schemas::MacCommand;
 
@@ -46,6 +47,53 @@ pub fn parse_uplink(bytes: &[u8]) -> Vec<MacCommand> {
         rest = next;
     }
     commands
+}
+
+/// CID of LinkCheckReq / LinkCheckAns.
+pub const LINK_CHECK: u8 = 0x02;
+/// CID of DevStatusReq / DevStatusAns.
+pub const DEV_STATUS: u8 = 0x06;
+/// CID of DeviceTimeReq / DeviceTimeAns.
+pub const DEVICE_TIME: u8 = 0x0d;
+
+/// LinkCheckAns: the link margin in dB above the demodulation floor (0..254) and the number of
+/// gateways that heard the request.
+pub fn link_check_ans(margin_db: u8, gateway_count: u8) -> [u8; 3] {
+    [LINK_CHECK, margin_db.min(254), gateway_count]
+}
+
+/// DeviceTimeAns: seconds since the GPS epoch (32 bits, little-endian) and 1/256 s fractions.
+pub fn device_time_ans(gps_seconds: u32, fraction: u8) -> [u8; 6] {
+    let [a, b, c, d] = gps_seconds.to_le_bytes();
+    [DEVICE_TIME, a, b, c, d, fraction]
+}
+
+/// DevStatusReq: asks the device for its battery level and demodulation margin.
+pub fn dev_status_req() -> [u8; 1] {
+    [DEV_STATUS]
+}
+
+/// A device's answer to DevStatusReq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevStatus {
+    /// 0: external power; 1..254: battery level from empty to full; 255: unknown.
+    pub battery: u8,
+    /// SNR of the last DevStatusReq as the device received it, dB (−32..31).
+    pub margin_db: i8,
+}
+
+impl DevStatus {
+    /// Reads a DevStatusAns payload (2 bytes); `None` when it is cut short.
+    pub fn parse(payload: &[u8]) -> Option<Self> {
+        let &[battery, margin, ..] = payload else {
+            return None;
+        };
+        // 6-bit two's complement: shift it to the top of an i8 and back to sign-extend.
+        Some(DevStatus {
+            battery,
+            margin_db: ((margin << 2) as i8) >> 2,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +141,36 @@ mod tests {
                 .collect();
             assert_eq!(names(bytes), expected, "{bytes:02x?}");
         }
+    }
+
+    #[test]
+    fn answers_encode_as_the_specification_lays_them_out() {
+        // margin 20 dB, 3 gateways
+        assert_eq!(link_check_ans(20, 3), [0x02, 20, 3]);
+        // 255 is RFU: the margin is capped at 254
+        assert_eq!(link_check_ans(255, 1), [0x02, 254, 1]);
+        // 1 400 000 000 s = 0x5372_4E00 after the GPS epoch, and half a second
+        assert_eq!(
+            device_time_ans(1_400_000_000, 128),
+            [0x0d, 0x00, 0x4e, 0x72, 0x53, 0x80]
+        );
+        assert_eq!(dev_status_req(), [0x06]);
+    }
+
+    #[test]
+    fn dev_status_margin_is_six_bit_signed() {
+        // battery 115, margin +7 (ChirpStack lrwn confirmed-uplink example)
+        assert_eq!(
+            DevStatus::parse(&[0x73, 0x07]),
+            Some(DevStatus {
+                battery: 115,
+                margin_db: 7
+            })
+        );
+        // 0b111111 is -1, 0b100000 is -32, 0b011111 is +31
+        assert_eq!(DevStatus::parse(&[255, 0x3f]).unwrap().margin_db, -1);
+        assert_eq!(DevStatus::parse(&[255, 0x20]).unwrap().margin_db, -32);
+        assert_eq!(DevStatus::parse(&[255, 0x1f]).unwrap().margin_db, 31);
+        assert_eq!(DevStatus::parse(&[255]), None);
     }
 }

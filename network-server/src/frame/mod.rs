@@ -1,4 +1,5 @@
-//! LoRaWAN 1.0.x frames without I/O: parsing, cryptography, frame counters and MAC commands.
+//! LoRaWAN 1.0.x frames without I/O: parsing and building, cryptography, frame counters, joins
+//! and MAC commands.
 //!
 //! The data path parses over the caller's buffer and uses AES key schedules computed once per
 //! session ([`SessionKeys`]). The `lorawan` crate serves as the independent implementation the
@@ -7,8 +8,12 @@
 
 pub mod crypto;
 pub mod data;
+pub mod downlink;
 pub mod fcnt;
+pub mod join;
 pub mod mac;
 
 pub use crypto::{Direction, SessionKeys};
 pub use data::{DataUplink, FCtrl, FrameError, MType, message_type};
+pub use downlink::DataDownlink;
+pub use join::{JoinAccept, JoinRequest, RootKeys};
