@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the LoRaWAN uplink hot path, per operation:
 //! - `gwmp_push_data`: one PUSH_DATA datagram with one rxpk, from bytes to a received frame;
 //! - `data_uplink_mic_decrypt`: parse a PHYPayload, verify its MIC, decrypt its FRMPayload;
-//! - `frame_handler`: a deduplicated frame set to an `Uplink`, session lookup among 10 000 devices;
+//! - `frame_handler`: a deduplicated frame set to an `Uplink` (session lookup among 10 000 devices,
+//!   MIC, counter, decryption, MAC commands, the check for an owed downlink);
 //! - `dedup_collect_take`: a frame into the deduplication table and out again.
 //!
 //! Run: `cargo bench --bench uplink_path`.
@@ -18,10 +19,10 @@ use lorawan::parser::FCtrl;
 use network_server::dedup::{Deduplicator, FrameSet};
 use network_server::frame::{DataUplink, Direction, SessionKeys};
 use network_server::gwmp::{RxPk, Upstream};
-use network_server::sessions::Sessions;
-use network_server::uplink::handle_frame_set;
+use network_server::{EventSink, NetworkConfig, NetworkServer};
 use schemas::{
-    AbpSession, AppSKey, DevAddr, DevEui, GatewayEui, MacVersion, NwkSKey, Region, SessionCounters,
+    AppSKey, DevAddr, DevEui, DeviceRecord, GatewayEui, MacVersion, NwkSKey, Region, RxSettings,
+    SessionCounters, SessionRecord,
 };
 use tokio::time::Instant;
 
@@ -60,19 +61,38 @@ fn push_data(phy: &[u8]) -> Vec<u8> {
     datagram
 }
 
-fn sessions(count: u32) -> Sessions {
-    let sessions = Sessions::default();
+/// A network server with `count` ABP devices and no periodic status requests, so the frame
+/// handler does what a plain unconfirmed uplink needs.
+fn server(
+    count: u32,
+) -> (
+    std::sync::Arc<NetworkServer>,
+    tokio::sync::mpsc::Receiver<network_server::Persist>,
+) {
+    let (sink, events) = EventSink::channel(16);
+    let config = NetworkConfig {
+        device_status_interval: Duration::ZERO,
+        ..NetworkConfig::default()
+    };
+    let (server, _expiries) = NetworkServer::new(&config, sink);
     for index in 0..count {
-        sessions.insert_abp(&AbpSession {
+        server.devices().insert(&DeviceRecord {
             dev_eui: DevEui::from_bytes(u64::from(index).to_be_bytes()),
             mac_version: MacVersion::V1_0_3,
-            dev_addr: DevAddr::from_u32(DEV_ADDR + index),
-            nwk_s_key: NwkSKey::from_bytes([1; 16]),
-            app_s_key: AppSKey::from_bytes([2; 16]),
-            counters: SessionCounters::default(),
+            join: None,
+            active: Some(SessionRecord {
+                dev_addr: DevAddr::from_u32(DEV_ADDR + index),
+                nwk_s_key: NwkSKey::from_bytes([1; 16]),
+                app_s_key: AppSKey::from_bytes([2; 16]),
+                counters: SessionCounters::default(),
+                rx: RxSettings::default(),
+            }),
+            pending: None,
+            queue: Vec::new(),
+            last_status_at: None,
         });
     }
-    sessions
+    (server, events)
 }
 
 fn bench(c: &mut Criterion) {
@@ -105,7 +125,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let sessions = sessions(10_000);
+    let (server, _events) = server(10_000);
     let (dedup, mut expiries) = Deduplicator::new(Duration::from_millis(200), 1);
     let Ok(Upstream::PushData(push)) = Upstream::parse(&datagram) else {
         unreachable!()
@@ -121,11 +141,12 @@ fn bench(c: &mut Criterion) {
                 FrameSet {
                     phy_payload: frame(DEV_ADDR + 17, f_cnt),
                     region: Region::Ru864,
+                    first_seen: Instant::now(),
                     received_at: jiff::Timestamp::UNIX_EPOCH,
                     rx: vec![received.meta.clone()],
                 }
             },
-            |set| black_box(handle_frame_set(&sessions, set).unwrap()),
+            |set| black_box(server.handle_frame_set(set).unwrap()),
             BatchSize::SmallInput,
         )
     });

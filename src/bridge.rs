@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use network_server::NetworkServer;
 use schemas::{
-    AbpSession, DevEui, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, SessionCounters,
+    DevEui, DeviceRecord, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
+    SessionCounters,
 };
 
 /// Joins the two crates; neither depends on the other.
@@ -28,15 +29,16 @@ impl app_server::Network for NetworkBridge {
         self.0.gateways().snapshot()
     }
 
-    fn activate_abp(&self, session: &AbpSession) {
-        self.0.sessions().insert_abp(session);
+    fn register_device(&self, record: &DeviceRecord) {
+        self.0.devices().insert(record);
+    }
+
+    fn enqueue(&self, dev_eui: &DevEui, item: QueueItem) -> bool {
+        self.0.devices().enqueue(dev_eui, item)
     }
 
     fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters> {
-        self.0
-            .sessions()
-            .get(dev_eui)
-            .map(|session| session.counters())
+        self.0.devices().counters(dev_eui)
     }
 
     fn render_metrics(&self, out: &mut String) {

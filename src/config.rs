@@ -46,6 +46,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.network.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 

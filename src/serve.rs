@@ -11,8 +11,9 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use app_server::api::{self, AppState};
 use app_server::ingest::{self, IngestMetrics};
+use app_server::network_events::EventJob;
 use app_server::{Network, Store, auth, registry};
-use network_server::NetworkServer;
+use network_server::{EventSink, NetworkServer, Persist};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +41,8 @@ pub fn init_logging(filter: &str) {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.storage.store_options())
         .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
-    let (network_server, expiries) = NetworkServer::new(&config.network);
+    let (events, persist) = EventSink::channel(config.network.uplink_queue);
+    let (network_server, expiries) = NetworkServer::new(&config.network, events);
     let network: Arc<dyn Network> = Arc::new(NetworkBridge(Arc::clone(&network_server)));
     let (gateways, devices) =
         registry::restore(&store, network.as_ref()).context("loading the registry")?;
@@ -51,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let gwmp = UdpSocket::bind(config.network.gwmp_bind)
         .await
+        .map(Arc::new)
         .with_context(|| {
             format!(
                 "binding the Semtech UDP socket to {}",
@@ -64,20 +67,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let input = CancellationToken::new();
     let drain = CancellationToken::new();
+    let events_done = CancellationToken::new();
     let tasks = TaskTracker::new();
     let (uplinks, uplink_queue) = mpsc::channel(config.network.uplink_queue.max(1));
     let ingest_metrics = Arc::new(IngestMetrics::default());
 
     let socket_loop = tasks.spawn({
-        let server = Arc::clone(&network_server);
-        let input = input.clone();
-        async move { server.serve_gwmp(gwmp, input).await }
+        let (server, socket, input) = (
+            Arc::clone(&network_server),
+            Arc::clone(&gwmp),
+            input.clone(),
+        );
+        async move { server.serve_gwmp(socket, input).await }
     });
-    let frame_loop = tasks.spawn({
-        let server = Arc::clone(&network_server);
-        let drain = drain.clone();
-        async move { server.run_frames(expiries, uplinks, drain).await }
-    });
+    let frame_loop =
+        tasks.spawn(Arc::clone(&network_server).run_frames(expiries, uplinks, gwmp, drain.clone()));
+    let event_loop = tasks.spawn(store_events(store.clone(), persist, events_done.clone()));
     let ingest_loop = tasks.spawn(ingest::run(
         store.clone(),
         uplink_queue,
@@ -120,6 +125,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = socket_loop.await;
     drain.cancel();
     let _ = frame_loop.await;
+    events_done.cancel();
+    let _ = event_loop.await;
     let _ = ingest_loop.await;
     if let Err(error) = registry::persist_gateway_status(&store, network.as_ref()).await {
         error!(%error, "gateway status not persisted at shutdown");
@@ -137,6 +144,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     info!("stopped");
     outcome
+}
+
+/// Stores the network server's events until `done` fires, then the ones still queued.
+async fn store_events(store: Store, mut persist: mpsc::Receiver<Persist>, done: CancellationToken) {
+    let submit = |request: Persist| {
+        let store = store.clone();
+        async move {
+            let job = EventJob::new(request.event, request.done);
+            if let Err(error) = store.writer().submit(Box::new(job)).await {
+                error!(%error, "network event not stored");
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            request = persist.recv() => match request {
+                Some(request) => submit(request).await,
+                None => return,
+            },
+        }
+    }
+    while let Ok(request) = persist.try_recv() {
+        submit(request).await;
+    }
 }
 
 /// Prints the bound addresses (and a newly generated token) on stdout, one line each.

@@ -5,6 +5,7 @@
 //! - [`store`]: the embedded SQLite store, one module per table, writes group-committed.
 //! - [`ingest`]: uplinks from the network layers into the raw archive.
 //! - [`network`]: what the application server needs from the network server, as a trait.
+//! - [`network_events`]: storing the network server's state changes.
 //! - [`registry`]: the registry loaded into the network server, gateway status persisted.
 //! - [`auth`]: API tokens; the bootstrap operator token.
 //! - [`api`]: the HTTP API of `../shared/API.md`, one module per resource.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod network;
+pub mod network_events;
 pub mod registry;
 pub mod store;
 

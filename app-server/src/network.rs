@@ -2,7 +2,8 @@
 //! real network server; tests may implement it over nothing.
 
 use schemas::{
-    AbpSession, DevEui, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, SessionCounters,
+    DevEui, DeviceRecord, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
+    SessionCounters,
 };
 
 /// The network server, as seen from the registry and the API.
@@ -15,8 +16,10 @@ pub trait Network: Send + Sync {
     fn gateway_runtime(&self, gateway_eui: &GatewayEui) -> Option<GatewayRuntime>;
     /// Registration and live state of every gateway, for persistence.
     fn gateway_snapshots(&self) -> Vec<GatewaySnapshot>;
-    /// An ABP device was registered.
-    fn activate_abp(&self, session: &AbpSession);
+    /// A LoRaWAN device was registered (or loaded at start).
+    fn register_device(&self, record: &DeviceRecord);
+    /// A downlink was queued for a device; `false` when the network server does not know it.
+    fn enqueue(&self, dev_eui: &DevEui, item: QueueItem) -> bool;
     /// The live counters of a device's session.
     fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters>;
     /// Appends the network server's metrics in the Prometheus text format.

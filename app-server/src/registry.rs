@@ -6,17 +6,17 @@ use jiff::Timestamp;
 use crate::network::Network;
 use crate::store::{Store, StoreError, devices, gateways};
 
-/// Hands every stored gateway and session to the network server; returns how many of each.
+/// Hands every stored gateway and device to the network server; returns how many of each.
 pub fn restore(store: &Store, network: &dyn Network) -> Result<(usize, usize), StoreError> {
-    let (records, sessions) =
-        store.read_blocking(|c| Ok((gateways::records(c)?, devices::abp_sessions(c)?)))?;
-    for record in &records {
+    let (gateways, devices) =
+        store.read_blocking(|c| Ok((gateways::records(c)?, devices::records(c)?)))?;
+    for record in &gateways {
         network.register_gateway(*record);
     }
-    for session in &sessions {
-        network.activate_abp(session);
+    for record in &devices {
+        network.register_device(record);
     }
-    Ok((records.len(), sessions.len()))
+    Ok((gateways.len(), devices.len()))
 }
 
 /// Persists the live state of every gateway, registering those the network server auto-registered.

@@ -30,6 +30,7 @@ pub struct DedupKey {
 struct Collecting {
     /// Region of the gateway that heard the frame first.
     region: Region,
+    first_seen: Instant,
     received_at: Timestamp,
     rx: Vec<RxMeta>,
 }
@@ -46,6 +47,8 @@ pub struct Expiry {
 pub struct FrameSet {
     pub phy_payload: Vec<u8>,
     pub region: Region,
+    /// When the first copy arrived: the receive windows are counted from about then.
+    pub first_seen: Instant,
     /// Server time at which the first copy arrived.
     pub received_at: Timestamp,
     pub rx: Vec<RxMeta>,
@@ -108,6 +111,7 @@ impl Deduplicator {
             Arc::clone(&key),
             Collecting {
                 region,
+                first_seen: now,
                 received_at,
                 rx: vec![frame.meta],
             },
@@ -134,6 +138,7 @@ impl Deduplicator {
             phy_payload: Arc::try_unwrap(expiry.key)
                 .map_or_else(|key| key.phy_payload.clone(), |key| key.phy_payload),
             region: collecting.region,
+            first_seen: collecting.first_seen,
             received_at: collecting.received_at,
             rx,
         })

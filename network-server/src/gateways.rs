@@ -10,7 +10,7 @@ use schemas::{
     GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus, Location, Region,
 };
 
-use crate::gwmp::Stat;
+use crate::gwmp::{ProtocolVersion, Stat};
 use crate::metrics::{DatagramKind, DropCause, header};
 
 /// TX_ACK error names of the Semtech UDP protocol; anything else is counted as `OTHER`.
@@ -29,7 +29,8 @@ const TX_ACK_RESULTS: [&str; 8] = [
 struct GatewayState {
     region: Region,
     auto_registered: bool,
-    pull_address: Option<SocketAddr>,
+    /// Where PULL_RESP goes, and the protocol version the gateway speaks.
+    pull_address: Option<(SocketAddr, ProtocolVersion)>,
     runtime: GatewayRuntime,
 }
 
@@ -104,10 +105,23 @@ impl Gateways {
     }
 
     /// Remembers where the gateway's downlinks go.
-    pub(crate) fn pulled(&self, eui: GatewayEui, address: SocketAddr) {
+    pub(crate) fn pulled(&self, eui: GatewayEui, address: SocketAddr, version: ProtocolVersion) {
         if let Some(mut state) = self.map.get_mut(&eui) {
-            state.pull_address = Some(address);
+            state.pull_address = Some((address, version));
         }
+    }
+
+    /// Where to send the gateway's PULL_RESP, and in which protocol version.
+    pub(crate) fn downlink_target(
+        &self,
+        eui: &GatewayEui,
+    ) -> Option<(SocketAddr, ProtocolVersion)> {
+        self.map.get(eui).and_then(|state| state.pull_address)
+    }
+
+    /// The gateway's region.
+    pub fn region(&self, eui: &GatewayEui) -> Option<Region> {
+        self.map.get(eui).map(|state| state.region)
     }
 
     /// Records a TX_ACK result.
@@ -249,7 +263,7 @@ impl Gateways {
 
 fn runtime_of(state: &GatewayState) -> GatewayRuntime {
     GatewayRuntime {
-        downlink_address: state.pull_address.map(|a| a.to_string()),
+        downlink_address: state.pull_address.map(|(address, _)| address.to_string()),
         ..state.runtime.clone()
     }
 }
@@ -303,7 +317,7 @@ mod tests {
             gateway_eui: EUI,
             region: Region::Ru864,
         });
-        gateways.pulled(EUI, "127.0.0.1:5000".parse().unwrap());
+        gateways.pulled(EUI, "127.0.0.1:5000".parse().unwrap(), ProtocolVersion::V2);
         gateways.status(
             EUI,
             &Stat {

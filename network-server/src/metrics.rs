@@ -32,7 +32,6 @@ pub enum DropCause {
     MalformedFrame,
     UnsupportedMajor,
     NotUplink,
-    JoinRequest,
     FOptsWithPortZero,
     PayloadTooLarge,
     UnknownDevAddr,
@@ -40,11 +39,19 @@ pub enum DropCause {
     FCntReplay,
     FCntGap,
     UplinkQueueFull,
+    // JoinRequests refused.
+    UnknownDevEui,
+    NotOtaa,
+    JoinEuiMismatch,
+    InvalidJoinMic,
+    DevNonceReused,
+    JoinRateLimited,
+    DevAddrExhausted,
 }
 
 impl DropCause {
     /// Every cause, in the order they are rendered.
-    pub const ALL: [DropCause; 28] = [
+    pub const ALL: [DropCause; 34] = [
         DropCause::DatagramTooShort,
         DropCause::UnknownVersion,
         DropCause::UnknownIdentifier,
@@ -65,7 +72,6 @@ impl DropCause {
         DropCause::MalformedFrame,
         DropCause::UnsupportedMajor,
         DropCause::NotUplink,
-        DropCause::JoinRequest,
         DropCause::FOptsWithPortZero,
         DropCause::PayloadTooLarge,
         DropCause::UnknownDevAddr,
@@ -73,6 +79,13 @@ impl DropCause {
         DropCause::FCntReplay,
         DropCause::FCntGap,
         DropCause::UplinkQueueFull,
+        DropCause::UnknownDevEui,
+        DropCause::NotOtaa,
+        DropCause::JoinEuiMismatch,
+        DropCause::InvalidJoinMic,
+        DropCause::DevNonceReused,
+        DropCause::JoinRateLimited,
+        DropCause::DevAddrExhausted,
     ];
 
     /// The metric label.
@@ -98,7 +111,6 @@ impl DropCause {
             DropCause::MalformedFrame => "malformed_frame",
             DropCause::UnsupportedMajor => "unsupported_major",
             DropCause::NotUplink => "not_uplink",
-            DropCause::JoinRequest => "join_request_unsupported",
             DropCause::FOptsWithPortZero => "fopts_with_port_zero",
             DropCause::PayloadTooLarge => "payload_too_large",
             DropCause::UnknownDevAddr => "unknown_dev_addr",
@@ -106,6 +118,13 @@ impl DropCause {
             DropCause::FCntReplay => "fcnt_replay",
             DropCause::FCntGap => "fcnt_gap",
             DropCause::UplinkQueueFull => "uplink_queue_full",
+            DropCause::UnknownDevEui => "unknown_dev_eui",
+            DropCause::NotOtaa => "not_otaa",
+            DropCause::JoinEuiMismatch => "join_eui_mismatch",
+            DropCause::InvalidJoinMic => "invalid_join_mic",
+            DropCause::DevNonceReused => "dev_nonce_reused",
+            DropCause::JoinRateLimited => "join_rate_limited",
+            DropCause::DevAddrExhausted => "dev_addr_exhausted",
         }
     }
 
@@ -129,9 +148,54 @@ impl DropCause {
             | DropCause::InvalidBase64
             | DropCause::SizeMismatch
             | DropCause::DedupOverflow => "packet",
+            DropCause::UnknownDevEui
+            | DropCause::NotOtaa
+            | DropCause::JoinEuiMismatch
+            | DropCause::InvalidJoinMic
+            | DropCause::DevNonceReused
+            | DropCause::JoinRateLimited
+            | DropCause::DevAddrExhausted => "join",
             _ => "frame",
         }
     }
+}
+
+/// Why a downlink could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownlinkFailure {
+    /// Both receive windows had passed (or the configured one had).
+    WindowPassed,
+    /// The gateway has sent no PULL_DATA, so there is no address to send to.
+    NoGatewayAddress,
+    /// The nonce or counter it depends on could not be stored.
+    NotPersisted,
+    /// The UDP send failed.
+    SendFailed,
+}
+
+impl DownlinkFailure {
+    pub const ALL: [DownlinkFailure; 4] = [
+        DownlinkFailure::WindowPassed,
+        DownlinkFailure::NoGatewayAddress,
+        DownlinkFailure::NotPersisted,
+        DownlinkFailure::SendFailed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DownlinkFailure::WindowPassed => "window_passed",
+            DownlinkFailure::NoGatewayAddress => "no_gateway_address",
+            DownlinkFailure::NotPersisted => "not_persisted",
+            DownlinkFailure::SendFailed => "send_failed",
+        }
+    }
+}
+
+/// What a downlink carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownlinkKind {
+    JoinAccept,
+    Data,
 }
 
 /// Datagram kinds counted on arrival.
@@ -143,14 +207,34 @@ pub enum DatagramKind {
 }
 
 /// The network server's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     datagrams: [AtomicU64; 3],
     rx_packets: AtomicU64,
     duplicates: AtomicU64,
     frames: AtomicU64,
     uplinks: AtomicU64,
+    joins: AtomicU64,
+    downlinks: [AtomicU64; 2],
+    downlink_failures: [AtomicU64; DownlinkFailure::ALL.len()],
     drops: [AtomicU64; DropCause::ALL.len()],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let zero = || AtomicU64::new(0);
+        Metrics {
+            datagrams: std::array::from_fn(|_| zero()),
+            rx_packets: zero(),
+            duplicates: zero(),
+            frames: zero(),
+            uplinks: zero(),
+            joins: zero(),
+            downlinks: std::array::from_fn(|_| zero()),
+            downlink_failures: std::array::from_fn(|_| zero()),
+            drops: std::array::from_fn(|_| zero()),
+        }
+    }
 }
 
 impl Metrics {
@@ -178,6 +262,36 @@ impl Metrics {
         self.uplinks.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A JoinRequest was accepted and its JoinAccept prepared.
+    pub(crate) fn join(&self) {
+        self.joins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A downlink went to a gateway.
+    pub(crate) fn downlink(&self, kind: DownlinkKind) {
+        self.downlinks[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A downlink could not be sent.
+    pub(crate) fn downlink_failed(&self, failure: DownlinkFailure) {
+        self.downlink_failures[failure as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// JoinRequests accepted since start.
+    pub fn joins(&self) -> u64 {
+        self.joins.load(Ordering::Relaxed)
+    }
+
+    /// Downlinks of `kind` sent since start.
+    pub fn downlinks(&self, kind: DownlinkKind) -> u64 {
+        self.downlinks[kind as usize].load(Ordering::Relaxed)
+    }
+
+    /// Downlinks that failed for `failure` since start.
+    pub fn downlink_failures(&self, failure: DownlinkFailure) -> u64 {
+        self.downlink_failures[failure as usize].load(Ordering::Relaxed)
+    }
+
     pub(crate) fn dropped(&self, cause: DropCause) {
         self.drops[cause as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -200,21 +314,24 @@ impl Metrics {
     /// Appends the counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        header(
+        let labelled =
+            |out: &mut String, name: &str, help: &str, label: &str, rows: &[(&str, u64)]| {
+                header(out, name, help);
+                for (value, count) in rows {
+                    let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+                }
+            };
+        let datagrams: Vec<(&str, u64)> = ["push_data", "pull_data", "tx_ack"]
+            .into_iter()
+            .zip(self.datagrams.iter().map(load))
+            .collect();
+        labelled(
             out,
             "meterd_gwmp_datagrams_total",
             "Semtech UDP datagrams received, by kind.",
+            "kind",
+            &datagrams,
         );
-        for (kind, counter) in ["push_data", "pull_data", "tx_ack"]
-            .iter()
-            .zip(&self.datagrams)
-        {
-            let _ = writeln!(
-                out,
-                "meterd_gwmp_datagrams_total{{kind=\"{kind}\"}} {}",
-                load(counter)
-            );
-        }
         for (name, help, counter) in [
             (
                 "meterd_rx_packets_total",
@@ -236,10 +353,33 @@ impl Metrics {
                 "Uplinks handed to the application side.",
                 &self.uplinks,
             ),
+            ("meterd_joins_total", "JoinRequests accepted.", &self.joins),
         ] {
             header(out, name, help);
             let _ = writeln!(out, "{name} {}", load(counter));
         }
+        let downlinks: Vec<(&str, u64)> = ["join_accept", "data"]
+            .into_iter()
+            .zip(self.downlinks.iter().map(load))
+            .collect();
+        labelled(
+            out,
+            "meterd_downlinks_total",
+            "Downlinks sent to gateways, by kind.",
+            "kind",
+            &downlinks,
+        );
+        let failures: Vec<(&str, u64)> = DownlinkFailure::ALL
+            .iter()
+            .map(|f| (f.as_str(), load(&self.downlink_failures[*f as usize])))
+            .collect();
+        labelled(
+            out,
+            "meterd_downlink_failures_total",
+            "Downlinks that could not be sent, by cause.",
+            "cause",
+            &failures,
+        );
         header(
             out,
             "meterd_dropped_total",

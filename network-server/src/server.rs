@@ -3,26 +3,32 @@
 //!
 //! Two tasks share one [`NetworkServer`]. The socket loop answers every datagram at once and never
 //! waits for anything downstream; the frame loop waits for windows to close, handles each frame
-//! once and sends the uplink on a bounded channel.
+//! once, starts the downlink it is owed on a task of its own (so a slow store never delays the
+//! next frame) and sends the uplink on a bounded channel.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
+use dashmap::DashMap;
 use jiff::Timestamp;
-use schemas::Uplink;
+use schemas::{GatewayEui, Uplink};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::config::NetworkConfig;
 use crate::dedup::{Collected, Deduplicator, Expiry};
+use crate::devices::Devices;
+use crate::downlink::InFlight;
+use crate::events::EventSink;
 use crate::gateways::Gateways;
-use crate::gwmp::{GwmpError, HEADER_LEN, PushData, RxPk, RxPkError, Upstream};
+use crate::gwmp::{GwmpError, HEADER_LEN, PushData, RxPk, RxPkError, Token, Upstream};
 use crate::metrics::{DatagramKind, DropCause, Metrics};
-use crate::sessions::Sessions;
-use crate::uplink::handle_frame_set;
+use crate::uplink::Handled;
 
 /// The largest UDP payload; a datagram never arrives truncated.
 const MAX_DATAGRAM: usize = 65_535;
@@ -34,35 +40,69 @@ pub struct ExpiryQueue(mpsc::Receiver<Expiry>);
 /// The LoRaWAN network server's state.
 #[derive(Debug)]
 pub struct NetworkServer {
+    config: NetworkConfig,
     gateways: Gateways,
-    sessions: Sessions,
+    devices: Devices,
     dedup: Deduplicator,
     metrics: Metrics,
+    events: EventSink,
+    /// Downlinks sent and awaiting their TX_ACK, by gateway and token.
+    in_flight: DashMap<(GatewayEui, [u8; 2]), InFlight>,
+    next_token: AtomicU16,
+    /// Downlink tasks, awaited at shutdown.
+    downlinks: TaskTracker,
 }
 
 impl NetworkServer {
-    /// A server with no gateways or sessions yet.
-    pub fn new(config: &NetworkConfig) -> (Arc<Self>, ExpiryQueue) {
+    /// A server with no gateways or devices yet; state changes go to `events`.
+    pub fn new(config: &NetworkConfig, events: EventSink) -> (Arc<Self>, ExpiryQueue) {
         let (dedup, expiries) = Deduplicator::new(config.dedup_window, config.max_pending_frames);
         let server = NetworkServer {
+            config: config.clone(),
             gateways: Gateways::new(config.auto_register_gateways.then_some(config.region)),
-            sessions: Sessions::default(),
+            devices: Devices::default(),
             dedup,
             metrics: Metrics::default(),
+            events,
+            in_flight: DashMap::new(),
+            // Tokens are opaque; starting at random keeps restarts from reusing recent ones.
+            next_token: AtomicU16::new(getrandom::u32().unwrap_or_default() as u16),
+            downlinks: TaskTracker::new(),
         };
         (Arc::new(server), ExpiryQueue(expiries))
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
     }
 
     pub fn gateways(&self) -> &Gateways {
         &self.gateways
     }
 
-    pub fn sessions(&self) -> &Sessions {
-        &self.sessions
+    pub fn devices(&self) -> &Devices {
+        &self.devices
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub(crate) fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    pub(crate) fn in_flight(&self) -> &DashMap<(GatewayEui, [u8; 2]), InFlight> {
+        &self.in_flight
+    }
+
+    /// A fresh PULL_RESP token; TX_ACKs are matched back by it.
+    pub(crate) fn next_token(&self) -> Token {
+        Token(
+            self.next_token
+                .fetch_add(1, Ordering::Relaxed)
+                .to_be_bytes(),
+        )
     }
 
     /// Appends every counter of the network server in the Prometheus text format.
@@ -72,7 +112,7 @@ impl NetworkServer {
     }
 
     /// Receives datagrams until `cancel` fires, answering each at once.
-    pub async fn serve_gwmp(&self, socket: UdpSocket, cancel: CancellationToken) {
+    pub async fn serve_gwmp(&self, socket: Arc<UdpSocket>, cancel: CancellationToken) {
         let mut buffer = vec![0u8; MAX_DATAGRAM];
         loop {
             let (len, source) = tokio::select! {
@@ -124,7 +164,8 @@ impl NetworkServer {
                     .seen(pull.gateway_eui, DatagramKind::PullData, received_at)
                     .is_some()
                 {
-                    self.gateways.pulled(pull.gateway_eui, source);
+                    self.gateways
+                        .pulled(pull.gateway_eui, source, pull.header.version);
                 }
                 Some(pull.ack())
             }
@@ -136,6 +177,7 @@ impl NetworkServer {
                     .is_some()
                 {
                     self.gateways.tx_acked(ack.gateway_eui, ack.error);
+                    self.tx_acked(ack.gateway_eui, ack.header.token, ack.error);
                 }
                 None
             }
@@ -189,13 +231,15 @@ impl NetworkServer {
         }
     }
 
-    /// Closes deduplication windows as they expire and sends the resulting uplinks on. When
-    /// `stop` fires (after the socket loop has ended), the frames still being collected are
-    /// handled at once and the loop returns, dropping `uplinks`.
+    /// Closes deduplication windows as they expire, handles each frame, starts the downlinks
+    /// they are owed (sent through `socket`) and sends the uplinks on. When `stop` fires (after
+    /// the socket loop has ended), the frames still being collected are handled at once, the
+    /// downlinks under way are awaited, and the loop returns, dropping `uplinks`.
     pub async fn run_frames(
-        &self,
+        self: Arc<Self>,
         expiries: ExpiryQueue,
         uplinks: mpsc::Sender<Uplink>,
+        socket: Arc<UdpSocket>,
         stop: CancellationToken,
     ) {
         let mut expiries = expiries.0;
@@ -204,36 +248,52 @@ impl NetworkServer {
                 _ = stop.cancelled() => break,
                 expiry = expiries.recv() => match expiry {
                     Some(expiry) => expiry,
-                    None => return,
+                    None => break,
                 },
             };
             tokio::select! {
                 _ = stop.cancelled() => {}
                 _ = tokio::time::sleep_until(expiry.deadline) => {}
             }
-            self.flush(expiry, &uplinks).await;
+            self.flush(expiry, &uplinks, &socket).await;
             if stop.is_cancelled() {
                 break;
             }
         }
         while let Ok(expiry) = expiries.try_recv() {
-            self.flush(expiry, &uplinks).await;
+            self.flush(expiry, &uplinks, &socket).await;
         }
+        self.downlinks.close();
+        self.downlinks.wait().await;
     }
 
-    async fn flush(&self, expiry: Expiry, uplinks: &mpsc::Sender<Uplink>) {
+    async fn flush(
+        self: &Arc<Self>,
+        expiry: Expiry,
+        uplinks: &mpsc::Sender<Uplink>,
+        socket: &Arc<UdpSocket>,
+    ) {
         let Some(set) = self.dedup.take(expiry) else {
             return;
         };
         self.metrics.frame();
-        match handle_frame_set(&self.sessions, set) {
-            Ok(uplink) => {
+        match self.handle_frame_set(set) {
+            Ok(Handled::Uplink(uplink, plan)) => {
+                if let Some(plan) = plan {
+                    self.downlinks
+                        .spawn(Arc::clone(self).send_data_downlink(plan, Arc::clone(socket)));
+                }
                 if uplinks.send(uplink).await.is_ok() {
                     self.metrics.uplink();
                 } else {
                     self.metrics.dropped(DropCause::UplinkQueueFull);
                     warn!("uplink channel closed, uplink dropped");
                 }
+            }
+            Ok(Handled::Join(plan)) => {
+                self.metrics.join();
+                self.downlinks
+                    .spawn(Arc::clone(self).send_join_accept(plan, Arc::clone(socket)));
             }
             Err(rejection) => {
                 self.metrics.dropped(rejection.cause());

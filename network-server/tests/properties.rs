@@ -8,11 +8,19 @@ use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
 use lorawan::parser::FCtrl as LwFCtrl;
 use network_server::dedup::FrameSet;
 use network_server::frame::{DataUplink, Direction, SessionKeys, mac};
-use network_server::uplink::handle_frame_set;
-use network_server::{NetworkConfig, NetworkServer};
+use network_server::{EventSink, NetworkConfig, NetworkServer};
 use proptest::prelude::*;
-use schemas::{AbpSession, AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, Region, SessionCounters};
+use schemas::{
+    AppSKey, DevAddr, DevEui, DeviceRecord, MacVersion, NwkSKey, Region, RxSettings,
+    SessionCounters, SessionRecord,
+};
 use tokio::time::Instant;
+
+/// A server whose events go nowhere: these properties only exercise parsing and checks.
+fn server(config: &NetworkConfig) -> std::sync::Arc<NetworkServer> {
+    let (sink, _receiver) = EventSink::channel(1);
+    NetworkServer::new(config, sink).0
+}
 
 /// A data uplink built by the `lorawan` crate.
 fn build_uplink(
@@ -76,8 +84,8 @@ proptest! {
         value: u8,
         cut in 0usize..40,
     ) {
-        let sessions = network_server::sessions::Sessions::default();
-        sessions.insert_abp(&session());
+        let server = server(&NetworkConfig::default());
+        server.devices().insert(&device());
         let mut phy = build_uplink(0x2601_0001, 7, 2, b"meter", false, [1; 16], [2; 16]);
         if let Some(byte) = phy.get_mut(index) {
             *byte = value;
@@ -86,15 +94,16 @@ proptest! {
         let set = FrameSet {
             phy_payload: phy,
             region: Region::Ru864,
+            first_seen: Instant::now(),
             received_at: jiff::Timestamp::UNIX_EPOCH,
             rx: Vec::new(),
         };
-        let _ = handle_frame_set(&sessions, set);
+        let _ = server.handle_frame_set(set);
     }
 
     #[test]
     fn datagram_handler_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let (server, _expiries) = NetworkServer::new(&NetworkConfig {
+        let server = server(&NetworkConfig {
             auto_register_gateways: true,
             ..NetworkConfig::default()
         });
@@ -107,7 +116,7 @@ proptest! {
         index in 0usize..400,
         value in any::<u8>(),
     ) {
-        let (server, _expiries) = NetworkServer::new(&NetworkConfig {
+        let server = server(&NetworkConfig {
             auto_register_gateways: true,
             ..NetworkConfig::default()
         });
@@ -121,13 +130,20 @@ proptest! {
     }
 }
 
-fn session() -> AbpSession {
-    AbpSession {
+fn device() -> DeviceRecord {
+    DeviceRecord {
         dev_eui: DevEui::from_bytes([1; 8]),
         mac_version: MacVersion::V1_0_3,
-        dev_addr: DevAddr::from_u32(0x2601_0001),
-        nwk_s_key: NwkSKey::from_bytes([1; 16]),
-        app_s_key: AppSKey::from_bytes([2; 16]),
-        counters: SessionCounters::default(),
+        join: None,
+        active: Some(SessionRecord {
+            dev_addr: DevAddr::from_u32(0x2601_0001),
+            nwk_s_key: NwkSKey::from_bytes([1; 16]),
+            app_s_key: AppSKey::from_bytes([2; 16]),
+            counters: SessionCounters::default(),
+            rx: RxSettings::default(),
+        }),
+        pending: None,
+        queue: Vec::new(),
+        last_status_at: None,
     }
 }

@@ -3,37 +3,26 @@
 //! input dropped and counted under its own cause, replays, several gateways, devices sharing a
 //! DevAddr, MAC commands.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lorawan::creator::DataPayloadCreator;
-use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
 use lorawan::maccommandcreator::LinkADRAnsCreator;
 use lorawan::maccommands::{LinkCheckReqPayload, SerializableMacCommand, UplinkMacCommand};
-use lorawan::parser::FCtrl;
-use network_server::{DropCause, NetworkConfig, NetworkServer};
-use schemas::{
-    AbpSession, AppSKey, DevAddr, DevEui, GatewayEui, GatewayRecord, MacVersion, NwkSKey, Region,
-    SessionCounters, Uplink,
-};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use network_server::DropCause;
+use schemas::{DevEui, GatewayEui, GatewayRecord, Region};
 
-const GATEWAY: [u8; 8] = [0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1];
+use common::{GATEWAY, Sender, abp_device, quiet_config};
+
 const DEV_ADDR: u32 = 0x2601_0001;
 const NWK: [u8; 16] = [1; 16];
 const APP: [u8; 16] = [2; 16];
+const DEV_EUI: [u8; 8] = [0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1];
 
 fn data_uplink(dev_addr: u32, f_cnt: u32, nwk: [u8; 16]) -> Vec<u8> {
     build(dev_addr, f_cnt, nwk, 2, b"\x01\x02\x03\x04", &[])
 }
 
-/// A data uplink built by the `lorawan` crate; MAC commands go in FOpts, or in the payload
-/// when `f_port` is 0.
 fn build(
     dev_addr: u32,
     f_cnt: u32,
@@ -42,90 +31,45 @@ fn build(
     payload: &[u8],
     mac: &[&dyn SerializableMacCommand],
 ) -> Vec<u8> {
-    let mut creator = DataPayloadCreator::new();
-    creator
-        .set_uplink(true)
-        .set_f_port(f_port)
-        .set_dev_addr(&dev_addr.to_le_bytes())
-        .set_fctrl(&FCtrl::new(0, true))
-        .set_fcnt(f_cnt);
-    creator
-        .build(payload, mac, &NewSKey::from(nwk), &LwAppSKey::from(APP))
-        .unwrap()
-        .to_vec()
+    Sender {
+        dev_addr,
+        keys: (nwk, APP),
+    }
+    .uplink(f_cnt, f_port, payload, mac, false, false)
 }
 
 /// A PUSH_DATA from `gateway` carrying one rxpk; `rxpk` is the object's JSON.
 fn push_data(gateway: [u8; 8], rxpk: &str) -> Vec<u8> {
-    push_data_many(gateway, &[rxpk.to_owned()])
+    common::push_data(gateway, &[rxpk.to_owned()])
 }
 
-/// A PUSH_DATA carrying several rxpk objects.
 fn push_data_many(gateway: [u8; 8], rxpk: &[String]) -> Vec<u8> {
-    let mut datagram = vec![2, 0x12, 0x34, 0x00];
-    datagram.extend_from_slice(&gateway);
-    datagram.extend_from_slice(format!(r#"{{"rxpk":[{}]}}"#, rxpk.join(",")).as_bytes());
-    datagram
+    common::push_data(gateway, rxpk)
 }
 
-/// A well-formed rxpk carrying `phy`.
 fn rxpk(phy: &[u8]) -> String {
-    format!(
-        r#"{{"tmst":1000,"chan":0,"rfch":0,"freq":868.9,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-57,"lsnr":9.5,"size":{},"data":"{}"}}"#,
-        phy.len(),
-        STANDARD.encode(phy)
-    )
+    common::rxpk(phy, 1000)
 }
 
-struct Harness {
-    server: Arc<NetworkServer>,
-    uplinks: mpsc::Receiver<Uplink>,
-    source: SocketAddr,
-}
+struct Harness;
 
 impl Harness {
-    fn start() -> Self {
-        let (server, expiries) = NetworkServer::new(&NetworkConfig::default());
-        server.gateways().register(GatewayRecord {
-            gateway_eui: GatewayEui::from_bytes(GATEWAY),
-            region: Region::Ru864,
-        });
-        server.sessions().insert_abp(&AbpSession {
-            dev_eui: DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1]),
-            mac_version: MacVersion::V1_0_3,
-            dev_addr: DevAddr::from_u32(DEV_ADDR),
-            nwk_s_key: NwkSKey::from_bytes(NWK),
-            app_s_key: AppSKey::from_bytes(APP),
-            counters: SessionCounters::default(),
-        });
-        let (sender, uplinks) = mpsc::channel(16);
-        let frames = Arc::clone(&server);
-        tokio::spawn(async move {
-            frames
-                .run_frames(expiries, sender, CancellationToken::new())
-                .await;
-        });
-        Harness {
-            server,
-            uplinks,
-            source: "127.0.0.1:40000".parse().unwrap(),
-        }
+    /// The harness with one ABP device registered.
+    async fn start() -> common::Harness {
+        let harness = common::Harness::start(quiet_config()).await;
+        harness
+            .server
+            .devices()
+            .insert(&abp_device(DEV_EUI, DEV_ADDR, (NWK, APP)));
+        harness
     }
+}
 
-    /// Sends datagrams, lets their windows close, and returns the uplinks that came out.
-    async fn send(&mut self, datagrams: &[Vec<u8>]) -> Vec<Uplink> {
-        for datagram in datagrams {
-            self.server
-                .handle_datagram(datagram, self.source, Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut out = Vec::new();
-        while let Ok(uplink) = self.uplinks.try_recv() {
-            out.push(uplink);
-        }
-        out
-    }
+trait Drops {
+    fn drops(&self) -> Vec<u64>;
+}
 
+impl Drops for common::Harness {
     fn drops(&self) -> Vec<u64> {
         DropCause::ALL
             .iter()
@@ -247,7 +191,7 @@ async fn each_bad_input_is_dropped_and_counted_by_its_cause() {
         ),
     ];
 
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     for (name, datagrams, cause) in cases {
         let before = harness.drops();
         let uplinks = harness.send(&datagrams).await;
@@ -262,7 +206,7 @@ async fn each_bad_input_is_dropped_and_counted_by_its_cause() {
 
 #[tokio::test(start_paused = true)]
 async fn replays_and_counter_jumps_are_dropped_after_deduplication() {
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     let frame = data_uplink(DEV_ADDR, 5, NWK);
     // the first copy is accepted
     assert_eq!(
@@ -308,7 +252,7 @@ async fn replays_and_counter_jumps_are_dropped_after_deduplication() {
 
 #[tokio::test(start_paused = true)]
 async fn copies_from_three_gateways_make_one_uplink() {
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     let gateways = [[1u8; 8], [2; 8], [3; 8]];
     for eui in gateways {
         harness.server.gateways().register(GatewayRecord {
@@ -341,16 +285,12 @@ async fn copies_from_three_gateways_make_one_uplink() {
 
 #[tokio::test(start_paused = true)]
 async fn the_mic_tells_apart_devices_sharing_a_dev_addr() {
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     let twin = DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 2]);
-    harness.server.sessions().insert_abp(&AbpSession {
-        dev_eui: twin,
-        mac_version: MacVersion::V1_0_3,
-        dev_addr: DevAddr::from_u32(DEV_ADDR),
-        nwk_s_key: NwkSKey::from_bytes([7; 16]),
-        app_s_key: AppSKey::from_bytes(APP),
-        counters: SessionCounters::default(),
-    });
+    harness
+        .server
+        .devices()
+        .insert(&abp_device(twin.to_bytes(), DEV_ADDR, ([7; 16], APP)));
     let mine = harness
         .send(&[push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, 1, NWK)))])
         .await;
@@ -373,7 +313,7 @@ async fn the_mic_tells_apart_devices_sharing_a_dev_addr() {
 
 #[tokio::test(start_paused = true)]
 async fn mac_commands_are_recorded_from_fopts_and_from_port_zero() {
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     let link_check = UplinkMacCommand::LinkCheckReq(LinkCheckReqPayload());
     let mut adr_ans = LinkADRAnsCreator::new();
     adr_ans.set_channel_mask_ack(true).set_tx_power_ack(true);
@@ -409,7 +349,7 @@ async fn mac_commands_are_recorded_from_fopts_and_from_port_zero() {
 
 #[tokio::test(start_paused = true)]
 async fn one_bad_rxpk_does_not_cost_the_others_in_its_datagram() {
-    let mut harness = Harness::start();
+    let mut harness = Harness::start().await;
     let packets = [
         rxpk(&data_uplink(DEV_ADDR, 1, NWK)),
         r#"{"tmst":"not a number"}"#.to_owned(),

@@ -7,8 +7,9 @@
 //! - [`radio`]: the radio vocabulary shared by gateways and regions ([`Region`], [`LoraDataRate`]).
 //! - [`uplink`]: the [`Uplink`] the network layers hand to the rest of the program, with one
 //!   [`RxMeta`] per gateway that heard it.
-//! - [`network`]: what the registry tells the network server about gateways and devices, and what
-//!   the network server reports back ([`GatewayRuntime`], [`SessionCounters`]).
+//! - [`network`]: what the registry tells the network server about gateways and devices
+//!   ([`DeviceRecord`]), what the network server reports back ([`GatewayRuntime`]), and the state
+//!   changes it asks the registry to persist ([`NetworkEvent`]).
 //!
 //! The dependency graph points one way: every other crate depends on this one, and this one on
 //! none of them.
@@ -22,8 +23,9 @@ pub mod uplink;
 pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
 pub use keys::{AppKey, AppSKey, NwkSKey};
 pub use network::{
-    AbpSession, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
-    Location, SessionCounters, TxAckCounts,
+    DeviceRecord, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
+    JoinCredentials, Location, NetworkEvent, QueueItem, QueueState, RxSettings, SessionCounters,
+    SessionRecord, TxAckCounts,
 };
 pub use radio::{LoraDataRate, MacVersion, Region};
 pub use uplink::{MacCommand, RxMeta, Uplink};

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DevAddr, DevEui, GatewayEui};
-use crate::keys::{AppSKey, NwkSKey};
+use crate::ids::{DevAddr, DevEui, GatewayEui, JoinEui};
+use crate::keys::{AppKey, AppSKey, NwkSKey};
 use crate::radio::{MacVersion, Region};
 
 /// A registered gateway, as the network server needs it.
@@ -27,15 +27,138 @@ pub struct GatewaySnapshot {
     pub runtime: GatewayRuntime,
 }
 
-/// The session of an ABP device (LoRaWAN 1.0.x), with the counters it has reached.
+/// A LoRaWAN device as the network server needs it: its sessions, how it joins, and the
+/// downlinks waiting for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AbpSession {
+pub struct DeviceRecord {
     pub dev_eui: DevEui,
     pub mac_version: MacVersion,
+    /// Present for OTAA devices.
+    pub join: Option<JoinCredentials>,
+    /// The session in use.
+    pub active: Option<SessionRecord>,
+    /// The session of the last join, until the device's first uplink on it.
+    pub pending: Option<SessionRecord>,
+    /// Downlinks not yet delivered, oldest first.
+    pub queue: Vec<QueueItem>,
+    /// When the device last answered DevStatusReq.
+    pub last_status_at: Option<Timestamp>,
+}
+
+/// What an OTAA device joins with, and what its joins have used up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinCredentials {
+    pub join_eui: JoinEui,
+    pub app_key: AppKey,
+    /// Every DevNonce the device has joined with (LoRaWAN 1.0.2/1.0.3 refuse any repeat;
+    /// 1.0.4 refuses any not above the greatest).
+    pub used_dev_nonces: Vec<u16>,
+    /// The last JoinNonce sent to the device (0 before its first join).
+    pub join_nonce: u32,
+}
+
+/// One session: address, keys, counters and receive-window settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
     pub dev_addr: DevAddr,
     pub nwk_s_key: NwkSKey,
     pub app_s_key: AppSKey,
     pub counters: SessionCounters,
+    pub rx: RxSettings,
+}
+
+/// The receive-window settings a session was given (in the JoinAccept, or the defaults for ABP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxSettings {
+    /// RX1 data rate = uplink data rate minus this offset (region table).
+    pub rx1_dr_offset: u8,
+    /// RX2 data rate index.
+    pub rx2_data_rate: u8,
+    /// Seconds from the end of an uplink to RX1 (RX2 one second later).
+    pub rx_delay_s: u8,
+}
+
+impl Default for RxSettings {
+    /// The regional defaults every ABP device starts with (EU868 and RU864 alike).
+    fn default() -> Self {
+        RxSettings {
+            rx1_dr_offset: 0,
+            rx2_data_rate: 0,
+            rx_delay_s: 1,
+        }
+    }
+}
+
+/// A downlink waiting in a device's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    /// The registry's id of the item.
+    pub id: i64,
+    pub f_port: u8,
+    pub data: Vec<u8>,
+    /// A confirmed downlink stays until the device acknowledges it.
+    pub confirmed: bool,
+    /// Transmissions so far.
+    pub attempts: u32,
+}
+
+/// Where a queued downlink stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    Pending,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+impl QueueState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Pending => "pending",
+            QueueState::Sent => "sent",
+            QueueState::Delivered => "delivered",
+            QueueState::Failed => "failed",
+        }
+    }
+}
+
+/// A change of network state that must be persisted. The network server emits them; the
+/// registry stores them. Joins and downlink counters are stored before the radio frame that
+/// depends on them goes out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkEvent {
+    /// A device joined: its DevNonce and JoinNonce are used up, its new session is pending.
+    Joined {
+        dev_eui: DevEui,
+        dev_nonce: u16,
+        join_nonce: u32,
+        session: SessionRecord,
+        at: Timestamp,
+    },
+    /// A session's next downlink counter.
+    DownlinkCounter {
+        dev_eui: DevEui,
+        dev_addr: DevAddr,
+        f_cnt_down: u32,
+    },
+    /// A device answered DevStatusReq.
+    DeviceStatus {
+        dev_eui: DevEui,
+        /// 0 external power, 1..254 level, 255 unknown.
+        battery: u8,
+        margin_db: i8,
+        at: Timestamp,
+    },
+    /// A queued downlink changed state.
+    Queue {
+        id: i64,
+        state: QueueState,
+        attempts: u32,
+        f_cnt_down: Option<u32>,
+        reason: Option<String>,
+        at: Timestamp,
+    },
 }
 
 /// Frame counters of a session.

@@ -4,11 +4,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use schemas::{AbpSession, DevAddr, DevEui, MacCommand, MacVersion, RxMeta, SessionCounters};
+use schemas::{
+    DevAddr, DevEui, JoinEui, MacCommand, MacVersion, RxMeta, RxSettings, SessionCounters,
+    SessionRecord,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
-use crate::store::devices::{self, Activation, DeviceRow, NewAbpDevice};
+use crate::store::devices::{self, Activation, DeviceRow, NewActivation, NewDevice};
 use crate::store::uplinks::{self, StoredUplink};
 
 /// Devices without an `application` belong to this one (it names MQTT topics).
@@ -17,7 +20,7 @@ const DEFAULT_APPLICATION: &str = "default";
 /// The body of `POST /api/v1/devices`; which fields are present decides the kind of device.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NewDevice {
+pub(super) struct NewDeviceBody {
     dev_eui: Option<String>,
     model: String,
     application: Option<String>,
@@ -41,110 +44,139 @@ pub(super) struct DeviceView {
     id: DevEui,
     dev_eui: DevEui,
     activation: &'static str,
+    /// OTAA devices: whether a join has given them a session.
+    joined: bool,
     mac_version: &'static str,
+    class: String,
+    join_eui: Option<JoinEui>,
+    /// The address of the session in use.
     dev_addr: Option<DevAddr>,
+    /// The address a join gave, until the device's first uplink with it.
+    pending_dev_addr: Option<DevAddr>,
     model: String,
     application: String,
     f_cnt_up: Option<u32>,
-    f_cnt_down: u32,
+    f_cnt_down: Option<u32>,
     created_at: Timestamp,
     last_uplink_at: Option<Timestamp>,
+    last_join_at: Option<Timestamp>,
+    /// The last DevStatusAns.
+    status: Option<DeviceStatusView>,
+}
+
+/// What a device said of itself in DevStatusAns.
+#[derive(Debug, Serialize)]
+struct DeviceStatusView {
+    /// The raw level: 0 external power, 1..254 from empty to full, 255 unknown.
+    battery: u8,
+    /// The level as a percentage, when the device measures it.
+    battery_percent: Option<f64>,
+    external_power: bool,
+    /// SNR of the request as the device received it, dB.
+    margin_db: i8,
+    at: Timestamp,
 }
 
 impl DeviceView {
     fn new(row: DeviceRow, live: Option<SessionCounters>) -> Self {
-        let counters = live.unwrap_or(row.counters);
+        let counters = live.or(row.active.map(|(_, counters)| counters));
         DeviceView {
             id: row.dev_eui,
             dev_eui: row.dev_eui,
-            activation: match row.activation {
-                Activation::Abp => "abp",
-            },
+            activation: row.activation.as_str(),
+            joined: row.active.is_some() || row.activation == Activation::Abp,
             mac_version: row.mac_version.as_str(),
-            dev_addr: row.dev_addr,
+            class: row.class,
+            join_eui: row.join_eui,
+            dev_addr: row.active.map(|(dev_addr, _)| dev_addr),
+            pending_dev_addr: row.pending_dev_addr,
             model: row.model,
             application: row.application,
-            f_cnt_up: counters.f_cnt_up,
-            f_cnt_down: counters.f_cnt_down,
+            f_cnt_up: counters.and_then(|c| c.f_cnt_up),
+            f_cnt_down: counters.map(|c| c.f_cnt_down),
             created_at: row.created_at,
             last_uplink_at: row.last_uplink_at,
+            last_join_at: row.last_join_at,
+            status: row.status.map(|(battery, margin_db, at)| DeviceStatusView {
+                battery,
+                battery_percent: (1..=254)
+                    .contains(&battery)
+                    .then(|| ((f64::from(battery) - 1.0) / 253.0 * 1000.0).round() / 10.0),
+                external_power: battery == 0,
+                margin_db,
+                at,
+            }),
         }
     }
 }
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<NewDevice>,
+    ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
     let device = validate(body)?;
-    let session = device.session.clone();
+    let dev_eui = device.dev_eui;
     let stored = device.clone();
     state
         .store
         .writer()
-        .write(move |t| devices::insert_abp(t, &stored))
+        .write(move |t| devices::insert(t, &stored))
         .await
         .map_err(|error| match error.is_duplicate() {
-            true => ApiError::Conflict(format!("device {} already exists", session.dev_eui)),
+            true => ApiError::Conflict(format!("device {dev_eui} already exists")),
             false => ApiError::Store(error),
         })?;
-    state.network.activate_abp(&session);
-    let row = DeviceRow {
-        dev_eui: session.dev_eui,
-        activation: Activation::Abp,
-        model: device.model,
-        application: device.application,
-        mac_version: session.mac_version,
-        dev_addr: Some(session.dev_addr),
-        counters: session.counters,
-        created_at: device.created_at,
-        last_uplink_at: None,
-    };
+    state.network.register_device(&device.record());
+    let row = find(&state, &dev_eui.to_string()).await?;
     Ok((StatusCode::CREATED, Json(DeviceView::new(row, None))))
 }
 
-fn validate(body: NewDevice) -> Result<NewAbpDevice, ApiError> {
+fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
     if body.imei.is_some() || body.key.is_some() {
         return Err(ApiError::Unsupported(
             "NB-IoT devices ({imei, key, model}) are not supported by this version yet".into(),
         ));
     }
-    if body.join_eui.is_some() || body.app_key.is_some() || body.class.is_some() {
-        return Err(ApiError::Unsupported(
-            "OTAA devices ({dev_eui, join_eui, app_key}) are not supported by this version yet"
-                .into(),
-        ));
-    }
-    let required = |field: &'static str, value: Option<String>| {
-        value.ok_or_else(|| ApiError::invalid(field, "required"))
+    let dev_eui: DevEui = parse_field("dev_eui", body.dev_eui)?;
+    let otaa = body.join_eui.is_some() || body.app_key.is_some();
+    let abp = body.dev_addr.is_some() || body.nwk_s_key.is_some() || body.app_s_key.is_some();
+    let activation = match (otaa, abp) {
+        (true, true) => {
+            return Err(ApiError::invalid(
+                "activation",
+                "give either join_eui and app_key (OTAA) or dev_addr, nwk_s_key and app_s_key (ABP)",
+            ));
+        }
+        (true, false) => {
+            if let Some(class) = body.class.as_deref().filter(|class| *class != "A") {
+                return Err(ApiError::invalid(
+                    "class",
+                    format!("{class:?}: only class A is supported"),
+                ));
+            }
+            NewActivation::Otaa {
+                join_eui: parse_field("join_eui", body.join_eui)?,
+                app_key: parse_field("app_key", body.app_key)?,
+            }
+        }
+        (false, _) => NewActivation::Abp(SessionRecord {
+            dev_addr: parse_field("dev_addr", body.dev_addr)?,
+            nwk_s_key: parse_field("nwk_s_key", body.nwk_s_key)?,
+            app_s_key: parse_field("app_s_key", body.app_s_key)?,
+            counters: SessionCounters::default(),
+            rx: RxSettings::default(),
+        }),
     };
-    let dev_eui: DevEui = required("dev_eui", body.dev_eui)?
-        .parse()
-        .map_err(|e| ApiError::invalid("dev_eui", e))?;
-    let dev_addr: DevAddr = required("dev_addr", body.dev_addr)?
-        .parse()
-        .map_err(|e| ApiError::invalid("dev_addr", e))?;
-    let nwk_s_key = required("nwk_s_key", body.nwk_s_key)?
-        .parse()
-        .map_err(|e| ApiError::invalid("nwk_s_key", e))?;
-    let app_s_key = required("app_s_key", body.app_s_key)?
-        .parse()
-        .map_err(|e| ApiError::invalid("app_s_key", e))?;
     let mac_version: MacVersion = match body.mac_version {
         Some(version) => version
             .parse()
             .map_err(|e| ApiError::invalid("mac_version", e))?,
         None => MacVersion::default(),
     };
-    Ok(NewAbpDevice {
-        session: AbpSession {
-            dev_eui,
-            mac_version,
-            dev_addr,
-            nwk_s_key,
-            app_s_key,
-            counters: SessionCounters::default(),
-        },
+    Ok(NewDevice {
+        dev_eui,
+        mac_version,
+        activation,
         model: validate_name("model", body.model, |c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
         })?,
@@ -156,6 +188,18 @@ fn validate(body: NewDevice) -> Result<NewAbpDevice, ApiError> {
         )?,
         created_at: crate::store::now(),
     })
+}
+
+/// A required field read from its text form; missing or unreadable is a 422 naming it.
+fn parse_field<T>(field: &'static str, value: Option<String>) -> Result<T, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .ok_or_else(|| ApiError::invalid(field, "required"))?
+        .parse()
+        .map_err(|e| ApiError::invalid(field, e))
 }
 
 /// Checks an identifier-like name: 1 to 64 characters, each allowed by `allowed`.
@@ -287,7 +331,8 @@ pub(super) async fn uplinks(
     }))
 }
 
-async fn find(state: &AppState, id: &str) -> Result<DeviceRow, ApiError> {
+/// The device `id` names (a DevEUI), or 404.
+pub(super) async fn find(state: &AppState, id: &str) -> Result<DeviceRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("device {id}"));
     let dev_eui: DevEui = id.parse().map_err(|_| not_found())?;
     state

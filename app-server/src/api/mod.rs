@@ -3,6 +3,7 @@
 mod devices;
 mod error;
 mod gateways;
+mod queue;
 mod system;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices", get(devices::list).post(devices::create))
         .route("/devices/{id}", get(devices::get))
         .route("/devices/{id}/uplinks", get(devices::uplinks))
+        .route("/devices/{id}/queue", get(queue::list).post(queue::create))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(system::health))

@@ -1,35 +1,90 @@
-//! The `devices` table: registered devices, their keys and counters.
+//! The `devices` table: registered devices, how they activate, and what they last reported.
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use schemas::{AbpSession, AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, SessionCounters};
+use schemas::{
+    AppKey, DevAddr, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, SessionCounters,
+    SessionRecord,
+};
 
-use super::{StoreError, count, from_millis, parse_column, sql_offset, to_millis};
+use super::{StoreError, count, from_millis, parse_column, queue, sessions, sql_offset, to_millis};
 
 /// How a device is activated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     Abp,
+    Otaa,
 }
 
 impl Activation {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Activation::Abp => "abp",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "abp" => Ok(Activation::Abp),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown device kind {other:?}"
-            ))),
+            Activation::Otaa => "otaa",
         }
     }
 }
 
-/// A device as stored, without its keys.
+impl std::str::FromStr for Activation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "abp" => Ok(Activation::Abp),
+            "otaa" => Ok(Activation::Otaa),
+            other => Err(format!("unknown device kind {other:?}")),
+        }
+    }
+}
+
+/// A new device, as registered.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub dev_eui: DevEui,
+    pub mac_version: MacVersion,
+    pub model: String,
+    pub application: String,
+    pub activation: NewActivation,
+    pub created_at: Timestamp,
+}
+
+/// What a new device activates with.
+#[derive(Debug, Clone)]
+pub enum NewActivation {
+    /// ABP: the session, given.
+    Abp(SessionRecord),
+    /// OTAA: the root key; sessions come with joins.
+    Otaa { join_eui: JoinEui, app_key: AppKey },
+}
+
+impl NewDevice {
+    /// The device as the network server takes it in.
+    pub fn record(&self) -> DeviceRecord {
+        let (join, active) = match &self.activation {
+            NewActivation::Abp(session) => (None, Some(session.clone())),
+            NewActivation::Otaa { join_eui, app_key } => (
+                Some(JoinCredentials {
+                    join_eui: *join_eui,
+                    app_key: *app_key,
+                    used_dev_nonces: Vec::new(),
+                    join_nonce: 0,
+                }),
+                None,
+            ),
+        };
+        DeviceRecord {
+            dev_eui: self.dev_eui,
+            mac_version: self.mac_version,
+            join,
+            active,
+            pending: None,
+            queue: Vec::new(),
+            last_status_at: None,
+        }
+    }
+}
+
+/// A device as stored, without keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceRow {
     pub dev_eui: DevEui,
@@ -37,22 +92,26 @@ pub struct DeviceRow {
     pub model: String,
     pub application: String,
     pub mac_version: MacVersion,
-    pub dev_addr: Option<DevAddr>,
-    pub counters: SessionCounters,
+    pub class: String,
+    pub join_eui: Option<JoinEui>,
+    /// Address and counters of the session in use.
+    pub active: Option<(DevAddr, SessionCounters)>,
+    /// Address of the session of a join not yet used by the device.
+    pub pending_dev_addr: Option<DevAddr>,
     pub created_at: Timestamp,
     pub last_uplink_at: Option<Timestamp>,
+    pub last_join_at: Option<Timestamp>,
+    /// The last DevStatusAns: battery (0 external power, 1..254 level, 255 unknown) and margin, dB.
+    pub status: Option<(u8, i8, Timestamp)>,
 }
 
-/// A new ABP device with its session.
-#[derive(Debug, Clone)]
-pub struct NewAbpDevice {
-    pub session: AbpSession,
-    pub model: String,
-    pub application: String,
-    pub created_at: Timestamp,
-}
+const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
+    d.created_at, d.last_uplink_at, d.last_join_at, d.battery, d.margin, d.status_at,
+    a.dev_addr, a.f_cnt_up, a.f_cnt_down, p.dev_addr";
 
-const COLUMNS: &str = "id, kind, model, application, mac_version, dev_addr, f_cnt_up, f_cnt_down, created_at, last_uplink_at";
+const FROM: &str = "devices d
+    LEFT JOIN device_sessions a ON a.device_id = d.id AND a.slot = 'active'
+    LEFT JOIN device_sessions p ON p.device_id = d.id AND p.slot = 'pending'";
 
 /// The columns of [`COLUMNS`] as SQLite returns them.
 struct RawDevice {
@@ -61,10 +120,14 @@ struct RawDevice {
     model: String,
     application: String,
     mac_version: Option<String>,
-    dev_addr: Option<String>,
-    counters: SessionCounters,
+    class: String,
+    join_eui: Option<String>,
     created_at: i64,
     last_uplink_at: Option<i64>,
+    last_join_at: Option<i64>,
+    status: (Option<u8>, Option<i8>, Option<i64>),
+    active: (Option<String>, Option<u32>, Option<u32>),
+    pending_dev_addr: Option<String>,
 }
 
 impl RawDevice {
@@ -75,65 +138,102 @@ impl RawDevice {
             model: row.get(2)?,
             application: row.get(3)?,
             mac_version: row.get(4)?,
-            dev_addr: row.get(5)?,
-            counters: SessionCounters {
-                f_cnt_up: row.get(6)?,
-                f_cnt_down: row.get(7)?,
-            },
-            created_at: row.get(8)?,
-            last_uplink_at: row.get(9)?,
+            class: row.get(5)?,
+            join_eui: row.get(6)?,
+            created_at: row.get(7)?,
+            last_uplink_at: row.get(8)?,
+            last_join_at: row.get(9)?,
+            status: (row.get(10)?, row.get(11)?, row.get(12)?),
+            active: (row.get(13)?, row.get(14)?, row.get(15)?),
+            pending_dev_addr: row.get(16)?,
         })
     }
 
     fn decode(self) -> Result<DeviceRow, StoreError> {
         let row = format!("device {}", self.id);
+        let active = match self.active {
+            (Some(dev_addr), f_cnt_up, f_cnt_down) => Some((
+                parse_column(&row, &dev_addr)?,
+                SessionCounters {
+                    f_cnt_up,
+                    f_cnt_down: f_cnt_down.unwrap_or_default(),
+                },
+            )),
+            _ => None,
+        };
+        let status = match self.status {
+            (Some(battery), Some(margin), Some(at)) => Some((battery, margin, from_millis(at)?)),
+            _ => None,
+        };
         Ok(DeviceRow {
             dev_eui: parse_column(&row, &self.id)?,
-            activation: Activation::parse(&self.kind)?,
+            activation: parse_column(&row, &self.kind)?,
             model: self.model,
             application: self.application,
             mac_version: mac_version(&row, self.mac_version.as_deref())?,
-            dev_addr: self.dev_addr.map(|a| parse_column(&row, &a)).transpose()?,
-            counters: self.counters,
+            class: self.class,
+            join_eui: self
+                .join_eui
+                .map(|eui| parse_column(&row, &eui))
+                .transpose()?,
+            active,
+            pending_dev_addr: self
+                .pending_dev_addr
+                .map(|a| parse_column(&row, &a))
+                .transpose()?,
             created_at: from_millis(self.created_at)?,
             last_uplink_at: self.last_uplink_at.map(from_millis).transpose()?,
+            last_join_at: self.last_join_at.map(from_millis).transpose()?,
+            status,
         })
     }
 }
 
-/// A stored LoRaWAN version; rows written before versions were recorded mean the default.
+/// A stored LoRaWAN version; rows without one mean the default.
 fn mac_version(row: &str, stored: Option<&str>) -> Result<MacVersion, StoreError> {
     stored.map_or(Ok(MacVersion::default()), |text| parse_column(row, text))
 }
 
-/// Registers an ABP device; a duplicate DevEUI is a UNIQUE violation.
-pub fn insert_abp(connection: &Connection, device: &NewAbpDevice) -> Result<(), StoreError> {
-    let session = &device.session;
+/// Registers a device (and, for ABP, its session); a duplicate DevEUI is a UNIQUE violation.
+pub fn insert(connection: &Connection, device: &NewDevice) -> Result<(), StoreError> {
+    let (kind, join_eui, app_key) = match &device.activation {
+        NewActivation::Abp(_) => (Activation::Abp, None, None),
+        NewActivation::Otaa { join_eui, app_key } => (
+            Activation::Otaa,
+            Some(join_eui.to_string()),
+            Some(app_key.as_bytes().to_vec()),
+        ),
+    };
     connection.execute(
-        "INSERT INTO devices (id, kind, model, application, mac_version, dev_addr, nwk_s_key,
-                              app_s_key, f_cnt_up, f_cnt_down, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO devices (id, kind, model, application, mac_version, join_eui, app_key, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            session.dev_eui.to_string(),
-            Activation::Abp.as_str(),
+            device.dev_eui.to_string(),
+            kind.as_str(),
             device.model,
             device.application,
-            session.mac_version.as_str(),
-            session.dev_addr.to_string(),
-            &session.nwk_s_key.as_bytes()[..],
-            &session.app_s_key.as_bytes()[..],
-            session.counters.f_cnt_up,
-            session.counters.f_cnt_down,
+            device.mac_version.as_str(),
+            join_eui,
+            app_key,
             to_millis(device.created_at),
         ],
     )?;
+    if let NewActivation::Abp(session) = &device.activation {
+        sessions::put(
+            connection,
+            device.dev_eui,
+            sessions::Slot::Active,
+            session,
+            device.created_at,
+        )?;
+    }
     Ok(())
 }
 
 /// One device.
 pub fn get(connection: &Connection, dev_eui: DevEui) -> Result<Option<DeviceRow>, StoreError> {
     connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM devices WHERE id = ?1"))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE d.id = ?1"))?
         .query_row([dev_eui.to_string()], RawDevice::read)
         .optional()?
         .map(RawDevice::decode)
@@ -148,7 +248,7 @@ pub fn list(
 ) -> Result<(Vec<DeviceRow>, u64), StoreError> {
     let rows = connection
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"
+            "SELECT {COLUMNS} FROM {FROM} ORDER BY d.id LIMIT ?1 OFFSET ?2"
         ))?
         .query_map(params![limit, sql_offset(offset)], RawDevice::read)?
         .map(|row| row?.decode())
@@ -157,41 +257,89 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// Every ABP session with its last stored counters, for start-up.
-pub fn abp_sessions(connection: &Connection) -> Result<Vec<AbpSession>, StoreError> {
+/// Every LoRaWAN device as the network server takes it in at start: sessions, join state,
+/// waiting downlinks.
+pub fn records(connection: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     let mut statement = connection.prepare(
-        "SELECT id, mac_version, dev_addr, nwk_s_key, app_s_key, f_cnt_up, f_cnt_down
-         FROM devices WHERE kind = 'abp'",
+        "SELECT id, mac_version, join_eui, app_key, join_nonce, status_at FROM devices
+         WHERE kind IN ('abp', 'otaa')",
     )?;
     let rows = statement.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, Option<String>>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Vec<u8>>(3)?,
-            row.get::<_, Vec<u8>>(4)?,
-            row.get::<_, Option<u32>>(5)?,
-            row.get::<_, u32>(6)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, Option<Vec<u8>>>(3)?,
+            row.get::<_, u32>(4)?,
+            row.get::<_, Option<i64>>(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, version, dev_addr, nwk, app, f_cnt_up, f_cnt_down) = row?;
+        let (id, version, join_eui, app_key, join_nonce, status_at) = row?;
         let row = format!("device {id}");
-        let key = |bytes: Vec<u8>| {
-            <[u8; 16]>::try_from(bytes)
-                .map_err(|_| StoreError::Corrupt(format!("{row}: a key is not 16 bytes")))
+        let dev_eui: DevEui = parse_column(&row, &id)?;
+        let join = match (join_eui, app_key) {
+            (Some(join_eui), Some(app_key)) => Some(JoinCredentials {
+                join_eui: parse_column(&row, &join_eui)?,
+                app_key: AppKey::from_bytes(sessions::key(&row, app_key)?),
+                used_dev_nonces: dev_nonces(connection, dev_eui)?,
+                join_nonce,
+            }),
+            _ => None,
         };
-        Ok(AbpSession {
-            dev_eui: parse_column(&row, &id)?,
+        Ok(DeviceRecord {
+            dev_eui,
             mac_version: mac_version(&row, version.as_deref())?,
-            dev_addr: parse_column(&row, &dev_addr)?,
-            nwk_s_key: NwkSKey::from_bytes(key(nwk)?),
-            app_s_key: AppSKey::from_bytes(key(app)?),
-            counters: SessionCounters {
-                f_cnt_up,
-                f_cnt_down,
-            },
+            join,
+            active: sessions::get(connection, dev_eui, sessions::Slot::Active)?,
+            pending: sessions::get(connection, dev_eui, sessions::Slot::Pending)?,
+            queue: queue::waiting(connection, dev_eui)?,
+            last_status_at: status_at.map(from_millis).transpose()?,
         })
     })
     .collect()
+}
+
+/// The DevNonces a device has joined with.
+fn dev_nonces(connection: &Connection, dev_eui: DevEui) -> Result<Vec<u16>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT dev_nonce FROM dev_nonces WHERE device_id = ?1")?
+        .query_map([dev_eui.to_string()], |row| row.get(0))?
+        .collect::<Result<Vec<u16>, _>>()?)
+}
+
+/// Records a join: the DevNonce used up, the JoinNonce sent, the new session pending.
+pub fn record_join(
+    connection: &Connection,
+    dev_eui: DevEui,
+    dev_nonce: u16,
+    join_nonce: u32,
+    session: &SessionRecord,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let id = dev_eui.to_string();
+    connection.execute(
+        "INSERT INTO dev_nonces (device_id, dev_nonce, used_at) VALUES (?1, ?2, ?3)",
+        params![id, dev_nonce, to_millis(at)],
+    )?;
+    connection.execute(
+        "UPDATE devices SET join_nonce = ?2, last_join_at = ?3 WHERE id = ?1",
+        params![id, join_nonce, to_millis(at)],
+    )?;
+    sessions::put(connection, dev_eui, sessions::Slot::Pending, session, at)
+}
+
+/// Records a device's DevStatusAns.
+pub fn record_status(
+    connection: &Connection,
+    dev_eui: DevEui,
+    battery: u8,
+    margin_db: i8,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE devices SET battery = ?2, margin = ?3, status_at = ?4 WHERE id = ?1",
+        params![dev_eui.to_string(), battery, margin_db, to_millis(at)],
+    )?;
+    Ok(())
 }

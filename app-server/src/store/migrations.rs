@@ -24,15 +24,56 @@ CREATE TABLE devices (
     model          TEXT NOT NULL,
     application    TEXT NOT NULL,
     mac_version    TEXT,
-    dev_addr       TEXT,
-    nwk_s_key      BLOB,
-    app_s_key      BLOB,
-    f_cnt_up       INTEGER,
-    f_cnt_down     INTEGER NOT NULL DEFAULT 0,
+    class          TEXT NOT NULL DEFAULT 'A',
+    join_eui       TEXT,
+    app_key        BLOB,
+    join_nonce     INTEGER NOT NULL DEFAULT 0,
     created_at     INTEGER NOT NULL,
-    last_uplink_at INTEGER
+    last_uplink_at INTEGER,
+    last_join_at   INTEGER,
+    battery        INTEGER,
+    margin         INTEGER,
+    status_at      INTEGER
 ) STRICT;
-CREATE INDEX devices_by_dev_addr ON devices (dev_addr);
+
+-- A device's session in use ('active') and, after a join, the new one until its first uplink.
+CREATE TABLE device_sessions (
+    device_id     TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    slot          TEXT NOT NULL CHECK (slot IN ('active', 'pending')),
+    dev_addr      TEXT NOT NULL,
+    nwk_s_key     BLOB NOT NULL,
+    app_s_key     BLOB NOT NULL,
+    f_cnt_up      INTEGER,
+    f_cnt_down    INTEGER NOT NULL DEFAULT 0,
+    rx1_dr_offset INTEGER NOT NULL,
+    rx2_data_rate INTEGER NOT NULL,
+    rx_delay      INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (device_id, slot)
+) STRICT;
+CREATE INDEX device_sessions_by_dev_addr ON device_sessions (dev_addr);
+
+CREATE TABLE dev_nonces (
+    device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    dev_nonce INTEGER NOT NULL,
+    used_at   INTEGER NOT NULL,
+    PRIMARY KEY (device_id, dev_nonce)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE downlink_queue (
+    id         INTEGER PRIMARY KEY,
+    device_id  TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    f_port     INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    confirmed  INTEGER NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'delivered', 'failed')),
+    reason     TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    f_cnt_down INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX downlink_queue_by_device ON downlink_queue (device_id, id);
 
 CREATE TABLE uplinks (
     id               INTEGER PRIMARY KEY,

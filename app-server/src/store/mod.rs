@@ -11,6 +11,8 @@ mod writer;
 
 pub mod devices;
 pub mod gateways;
+pub mod queue;
+pub mod sessions;
 pub mod tokens;
 pub mod uplinks;
 

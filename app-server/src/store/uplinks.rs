@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use schemas::{DevAddr, DevEui, MacCommand, RxMeta, Uplink};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, count, from_millis, to_millis};
+use super::{StoreError, count, from_millis, sessions, to_millis};
 
 /// What an uplink carries beyond its columns, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,8 @@ pub struct StoredUplink {
     pub meta: UplinkMeta,
 }
 
-/// Archives an uplink and advances its device's stored counters.
+/// Archives an uplink and advances its session's stored counter (making a join's pending session
+/// the one in use when the uplink came on it).
 pub fn insert(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError> {
     let meta = UplinkMeta {
         dev_addr: uplink.dev_addr,
@@ -63,12 +64,10 @@ pub fn insert(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError
             uplink.phy_payload,
             meta,
         ])?;
+    sessions::record_uplink(connection, uplink.dev_eui, uplink.dev_addr, uplink.f_cnt)?;
     connection
-        .prepare_cached(
-            "UPDATE devices SET f_cnt_up = ?2, last_uplink_at = ?3
-             WHERE id = ?1 AND (f_cnt_up IS NULL OR f_cnt_up < ?2)",
-        )?
-        .execute(params![device, uplink.f_cnt, received_at])?;
+        .prepare_cached("UPDATE devices SET last_uplink_at = max(coalesce(last_uplink_at, 0), ?2) WHERE id = ?1")?
+        .execute(params![device, received_at])?;
     Ok(())
 }
 

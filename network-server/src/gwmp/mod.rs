@@ -13,6 +13,7 @@
 //! One file per packet kind follows, each with its own byte table.
 
 pub mod pull_data;
+pub mod pull_resp;
 pub mod push_data;
 pub mod rxpk;
 pub mod stat;
@@ -21,6 +22,7 @@ pub mod tx_ack;
 use schemas::GatewayEui;
 
 pub use pull_data::PullData;
+pub use pull_resp::{TxPacket, pull_resp};
 pub use push_data::{PushData, PushDataBody};
 pub use rxpk::{ReceivedFrame, RxPk, RxPkError};
 pub use stat::Stat;
