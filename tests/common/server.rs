@@ -181,6 +181,19 @@ impl Server {
         assert_eq!(status, 201, "{body}");
     }
 
+    /// Registers an OTAA device with the operator token.
+    pub fn register_otaa(&self, dev_eui: &str, join_eui: &str, app_key: &str, mac_version: &str) {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/devices",
+            Some(serde_json::json!({
+                "dev_eui": dev_eui, "join_eui": join_eui, "app_key": app_key,
+                "model": "pulse2", "class": "A", "mac_version": mac_version,
+            })),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
     /// The device's archived uplinks, newest first.
     pub fn uplinks(&self, dev_eui: &str) -> Vec<Value> {
         let (status, body) = self.call("GET", &format!("/api/v1/devices/{dev_eui}/uplinks"), None);
