@@ -143,25 +143,6 @@ impl NetworkServer {
             rx2_frequency_hz: params.rx2_frequency_hz,
             lead: self.config().downlink_lead,
         };
-        let f_cnt_down = plan.session.take_f_cnt_down();
-        let stored = self
-            .events()
-            .persist(NetworkEvent::DownlinkCounter {
-                dev_eui: plan.device.dev_eui,
-                dev_addr: plan.session.dev_addr,
-                f_cnt_down: f_cnt_down.wrapping_add(1),
-            })
-            .await;
-        if !stored {
-            self.metrics()
-                .downlink_failed(DownlinkFailure::NotPersisted);
-            self.requeue(
-                &plan.device,
-                plan.item,
-                "the downlink counter could not be stored",
-            );
-            return;
-        }
         let Some(window) = window::choose(params, &plan.timing, &settings, Instant::now()) else {
             self.metrics()
                 .downlink_failed(DownlinkFailure::WindowPassed);
@@ -172,20 +153,37 @@ impl NetworkServer {
             );
             return;
         };
-        let max_payload = params
-            .data_rate(window.data_rate)
-            .map_or(0, |dr| usize::from(dr.max_frm_payload()));
-        let mut item = plan.item;
-        let fits = |item: &QueueItem| {
-            plan.mac.len() <= MAX_F_OPTS_LEN && plan.mac.len() + item.data.len() <= max_payload
+        let item = self.fit_item(&plan, params, window);
+        if !plan.ack && plan.mac.is_empty() && item.is_none() {
+            return;
+        }
+        // The counter is stored before the frame that uses it leaves: a restart must never
+        // reuse it (that would reuse the FRMPayload keystream).
+        let f_cnt_down = plan.session.take_f_cnt_down();
+        let counter = NetworkEvent::DownlinkCounter {
+            dev_eui: plan.device.dev_eui,
+            dev_addr: plan.session.dev_addr,
+            f_cnt_down: f_cnt_down.wrapping_add(1),
         };
-        if let Some(waiting) = item.take_if(|item| !fits(item)) {
-            let reason = format!(
-                "{} bytes do not fit at DR{} (at most {max_payload} with the MAC commands); waiting for a faster data rate",
-                waiting.data.len(),
-                window.data_rate
+        if !self.events().persist(counter).await {
+            self.metrics()
+                .downlink_failed(DownlinkFailure::NotPersisted);
+            self.requeue(
+                &plan.device,
+                item,
+                "the downlink counter could not be stored",
             );
-            self.requeue(&plan.device, Some(waiting), &reason);
+            return;
+        }
+        if window::choose(params, &plan.timing, &settings, Instant::now()) != Some(window) {
+            self.metrics()
+                .downlink_failed(DownlinkFailure::WindowPassed);
+            self.requeue(
+                &plan.device,
+                item,
+                "the receive window passed while storing the counter; retried on the next uplink",
+            );
+            return;
         }
         let in_f_opts = plan.mac.len() <= MAX_F_OPTS_LEN;
         let frame = DataDownlink {
@@ -202,9 +200,6 @@ impl NetworkServer {
                 (None, true) => None,
             },
         };
-        if !plan.ack && plan.mac.is_empty() && item.is_none() {
-            return;
-        }
         let phy_payload = match frame.encode(plan.session.keys()) {
             Ok(phy_payload) => phy_payload,
             Err(error) => {
@@ -231,6 +226,7 @@ impl NetworkServer {
             );
             return;
         };
+        let mut item = item;
         if let Some(item) = &mut item {
             item.attempts += 1;
             self.record_queue(item, QueueState::Sent, Some(f_cnt_down), None);
@@ -251,6 +247,34 @@ impl NetworkServer {
                 sent_at: StdInstant::now(),
             },
         );
+    }
+
+    /// The plan's queued item if it fits the window's data rate beside the MAC commands; else
+    /// the item goes back to the head of the queue with the reason, and `None`.
+    fn fit_item(
+        &self,
+        plan: &DataDownlinkPlan,
+        params: &RegionalParameters,
+        window: TxWindow,
+    ) -> Option<QueueItem> {
+        let item = plan.item.clone()?;
+        let max_payload = params
+            .data_rate(window.data_rate)
+            .map_or(0, |dr| usize::from(dr.max_frm_payload()));
+        if plan.mac.len() <= MAX_F_OPTS_LEN && plan.mac.len() + item.data.len() <= max_payload {
+            return Some(item);
+        }
+        let reason = if plan.mac.len() > MAX_F_OPTS_LEN {
+            "MAC commands took the downlink (FPort 0); sent on the next one".to_owned()
+        } else {
+            format!(
+                "{} bytes do not fit at DR{} (at most {max_payload} with the MAC commands); waiting for a faster data rate",
+                item.data.len(),
+                window.data_rate
+            )
+        };
+        self.requeue(&plan.device, Some(item), &reason);
+        None
     }
 
     /// Sends a PULL_RESP with `phy_payload` in `window`; returns its token.
