@@ -85,6 +85,16 @@ fn open(txpk: &Value, keys: ([u8; 16], [u8; 16]), f_cnt_down: u32) -> Opened {
     (f_ctrl, f_opts, f_port.map(|port| (port, payload)))
 }
 
+/// A server with the test gateway (pulling) and the OTAA test device registered.
+fn start_with_otaa_device(data_dir: &std::path::Path) -> (Server, TestGateway) {
+    let server = Server::start(data_dir);
+    server.register_gateway(GATEWAY);
+    server.register_otaa(DEV_EUI, JOIN_EUI, &hex::encode(APP_KEY), "1.0.3");
+    let mut gateway = TestGateway::new(GATEWAY, server.gwmp);
+    gateway.pull();
+    (server, gateway)
+}
+
 fn dropped(server: &Server, cause: &str) -> u64 {
     server.counter(&format!(
         "meterd_dropped_total{{stage=\"join\",cause=\"{cause}\"}}"
@@ -94,11 +104,7 @@ fn dropped(server: &Server, cause: &str) -> u64 {
 #[test]
 fn otaa_join_data_acknowledgement_and_device_time() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
-    server.register_gateway(GATEWAY);
-    server.register_otaa(DEV_EUI, JOIN_EUI, &hex::encode(APP_KEY), "1.0.3");
-    let mut gateway = TestGateway::new(GATEWAY, server.gwmp);
-    gateway.pull();
+    let (server, mut gateway) = start_with_otaa_device(data.path());
 
     let (dev_addr, keys) = join(&mut gateway, 0x0001, 1_000_000);
     let (_, device) = server.call("GET", &format!("/api/v1/devices/{DEV_EUI}"), None);
@@ -192,11 +198,7 @@ fn otaa_join_data_acknowledgement_and_device_time() {
 #[test]
 fn nonces_sessions_and_downlink_counters_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
-    server.register_gateway(GATEWAY);
-    server.register_otaa(DEV_EUI, JOIN_EUI, &hex::encode(APP_KEY), "1.0.3");
-    let mut gateway = TestGateway::new(GATEWAY, server.gwmp);
-    gateway.pull();
+    let (server, mut gateway) = start_with_otaa_device(data.path());
     let (dev_addr, keys) = join(&mut gateway, 0x0042, 1_000_000);
     gateway.push(vec![rxpk(
         &uplink_with(dev_addr, 0, keys, &[], true),

@@ -324,8 +324,7 @@ async fn link_check_and_device_time_are_answered_in_f_opts() {
         .devices()
         .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
     let link_check = UplinkMacCommand::LinkCheckReq(LinkCheckReqPayload());
-    // DeviceTimeReq (CID 0x0D) is not in the lorawan crate's creators: give it as raw bytes
-    let device_time = RawCommand(0x0d);
+    let device_time = RawCommand(&[0x0d]);
     let frame = Sender {
         dev_addr: DEV_ADDR,
         keys: KEYS,
@@ -358,7 +357,7 @@ async fn device_time_uses_the_gateways_gps_time_when_it_has_one() {
         dev_addr: DEV_ADDR,
         keys: KEYS,
     }
-    .uplink(1, 2, b"\x01", &[&RawCommand(0x0d)], false, false);
+    .uplink(1, 2, b"\x01", &[&RawCommand(&[0x0d])], false, false);
     let with_gps = rxpk(&frame, 1).replace("\"tmst\"", "\"tmms\":1479297418500,\"tmst\"");
     harness.send(&[push_data(GATEWAY, &[with_gps])]).await;
     let (_, txpk) = harness.pull_resp().await;
@@ -385,7 +384,7 @@ async fn dev_status_is_requested_and_its_answer_recorded() {
     let (_, f_opts, _) = open_downlink(txpk_payload(&txpk), 0);
     assert_eq!(f_opts, [0x06], "DevStatusReq");
     // the answer: battery 200, margin −3 dB (6-bit two's complement 0b111101)
-    let answer = RawAnswer([0x06, 200, 0x3d]);
+    let answer = RawCommand(&[0x06, 200, 0x3d]);
     let frame = Sender {
         dev_addr: DEV_ADDR,
         keys: KEYS,
@@ -601,25 +600,11 @@ async fn downlinks_to_a_gateway_without_pull_data_fail_visibly() {
     );
 }
 
-/// A MAC command without payload, for CIDs the `lorawan` crate cannot build.
-struct RawCommand(u8);
+/// A MAC command given as its CID and payload bytes, for commands the `lorawan` crate cannot
+/// build (DeviceTimeReq, DevStatusAns).
+struct RawCommand(&'static [u8]);
 
 impl lorawan::maccommands::SerializableMacCommand for RawCommand {
-    fn payload_bytes(&self) -> &[u8] {
-        &[]
-    }
-    fn cid(&self) -> u8 {
-        self.0
-    }
-    fn payload_len(&self) -> usize {
-        0
-    }
-}
-
-/// A MAC command given as CID and payload bytes.
-struct RawAnswer([u8; 3]);
-
-impl lorawan::maccommands::SerializableMacCommand for RawAnswer {
     fn payload_bytes(&self) -> &[u8] {
         &self.0[1..]
     }
