@@ -47,6 +47,16 @@ fn otaa_device(mac_version: MacVersion) -> DeviceRecord {
     }
 }
 
+/// A harness with the ABP test device registered.
+async fn with_abp_device(config: network_server::NetworkConfig) -> Harness {
+    let harness = Harness::start(config).await;
+    harness
+        .server
+        .devices()
+        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    harness
+}
+
 /// An unconfirmed uplink of the ABP test device.
 fn uplink(f_cnt: u32, confirmed: bool, ack: bool) -> Vec<u8> {
     Sender {
@@ -248,11 +258,7 @@ async fn join_floods_are_rate_limited() {
 
 #[tokio::test(start_paused = true)]
 async fn confirmed_uplinks_are_acknowledged_in_rx1_with_rising_counters() {
-    let mut harness = Harness::start(quiet_config()).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(quiet_config()).await;
     for (f_cnt, f_cnt_down) in [(1, 0), (2, 1)] {
         harness
             .send(&[push_data(
@@ -293,11 +299,7 @@ async fn rx2_when_configured() {
         rx_window: RxWindowChoice::Rx2,
         ..quiet_config()
     };
-    let mut harness = Harness::start(config).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(config).await;
     harness
         .send(&[push_data(
             GATEWAY,
@@ -318,11 +320,7 @@ async fn rx2_when_configured() {
 
 #[tokio::test(start_paused = true)]
 async fn link_check_and_device_time_are_answered_in_f_opts() {
-    let mut harness = Harness::start(quiet_config()).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(quiet_config()).await;
     let link_check = UplinkMacCommand::LinkCheckReq(LinkCheckReqPayload());
     let device_time = RawCommand(&[0x0d]);
     let frame = Sender {
@@ -348,11 +346,7 @@ async fn link_check_and_device_time_are_answered_in_f_opts() {
 
 #[tokio::test(start_paused = true)]
 async fn device_time_uses_the_gateways_gps_time_when_it_has_one() {
-    let mut harness = Harness::start(quiet_config()).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(quiet_config()).await;
     let frame = Sender {
         dev_addr: DEV_ADDR,
         keys: KEYS,
@@ -372,11 +366,7 @@ async fn dev_status_is_requested_and_its_answer_recorded() {
         device_status_interval: Duration::from_secs(3600),
         ..quiet_config()
     };
-    let mut harness = Harness::start(config).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(config).await;
     harness
         .send(&[push_data(GATEWAY, &[rxpk(&uplink(1, false, false), 1)])])
         .await;
@@ -429,12 +419,8 @@ fn queue_states(harness: &Harness, id: i64) -> Vec<QueueState> {
 
 #[tokio::test(start_paused = true)]
 async fn queued_downlinks_ride_the_next_uplink_and_are_delivered() {
-    let mut harness = Harness::start(quiet_config()).await;
+    let mut harness = with_abp_device(quiet_config()).await;
     let dev_eui = DevEui::from_bytes(DEV_EUI);
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
     // close the gas valve: unconfirmed, then a confirmed one queued behind it
     assert!(
         harness
@@ -484,12 +470,8 @@ async fn queued_downlinks_ride_the_next_uplink_and_are_delivered() {
 
 #[tokio::test(start_paused = true)]
 async fn unacknowledged_and_refused_downlinks_are_retried_then_failed() {
-    let mut harness = Harness::start(quiet_config()).await;
+    let mut harness = with_abp_device(quiet_config()).await;
     let dev_eui = DevEui::from_bytes(DEV_EUI);
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
     harness
         .server
         .devices()
@@ -540,12 +522,8 @@ async fn unacknowledged_and_refused_downlinks_are_retried_then_failed() {
 
 #[tokio::test(start_paused = true)]
 async fn items_too_large_for_the_data_rate_wait() {
-    let mut harness = Harness::start(quiet_config()).await;
+    let mut harness = with_abp_device(quiet_config()).await;
     let dev_eui = DevEui::from_bytes(DEV_EUI);
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
     harness
         .server
         .devices()
@@ -577,11 +555,7 @@ async fn items_too_large_for_the_data_rate_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn downlinks_to_a_gateway_without_pull_data_fail_visibly() {
-    let mut harness = Harness::start(quiet_config()).await;
-    harness
-        .server
-        .devices()
-        .insert(&abp_device(DEV_EUI, DEV_ADDR, KEYS));
+    let mut harness = with_abp_device(quiet_config()).await;
     let silent = [0x11; 8];
     harness.server.gateways().register(schemas::GatewayRecord {
         gateway_eui: schemas::GatewayEui::from_bytes(silent),
