@@ -20,4 +20,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Decode one payload with a meter model's codec and print the measurements as JSON.
+    Decode {
+        /// Model id (see `meterd codecs`).
+        #[arg(long)]
+        model: String,
+        /// The uplink's port (LoRaWAN FPort or NB-IoT port).
+        #[arg(long)]
+        port: u8,
+        /// The decrypted payload, hex.
+        hex: String,
+    },
+    /// List the meter models meterd can decode, with where each codec comes from.
+    Codecs,
 }

@@ -4,6 +4,7 @@
 mod bridge;
 mod cli;
 mod config;
+mod decode;
 mod serve;
 
 use std::process::ExitCode;
@@ -13,6 +14,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
+        cli::Command::Decode { model, port, hex } => decode::decode(&model, port, &hex),
+        cli::Command::Codecs => decode::list(),
         cli::Command::Serve { config } => {
             let config = match config::Config::load(config.as_deref()) {
                 Ok(config) => config,

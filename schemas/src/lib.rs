@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`ids`]: identifiers as hex newtypes — [`DevEui`], [`JoinEui`], [`GatewayEui`], [`DevAddr`].
 //! - [`keys`]: AES-128 keys ([`NwkSKey`], [`AppSKey`], [`AppKey`]) whose `Debug` never prints them.
+//! - [`measurement`]: what codecs make of payloads: [`Measurement`], [`Quantity`] and its unit.
 //! - [`radio`]: the radio vocabulary shared by gateways and regions ([`Region`], [`LoraDataRate`]).
 //! - [`uplink`]: the [`Uplink`] the network layers hand to the rest of the program, with one
 //!   [`RxMeta`] per gateway that heard it.
@@ -16,12 +17,14 @@
 
 pub mod ids;
 pub mod keys;
+pub mod measurement;
 pub mod network;
 pub mod radio;
 pub mod uplink;
 
 pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
 pub use keys::{AppKey, AppSKey, NwkSKey};
+pub use measurement::{Kind, Measurement, Quantity};
 pub use network::{
     DeviceRecord, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
     JoinCredentials, Location, NetworkEvent, QueueItem, QueueState, RxSettings, SessionCounters,
