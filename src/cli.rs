@@ -22,6 +22,9 @@ pub enum Command {
     },
     /// Decode one payload with a meter model's codec and print the measurements as JSON.
     Decode {
+        /// Configuration file naming the codecs directory [default: config.toml, if present].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Model id (see `meterd codecs`).
         #[arg(long)]
         model: String,
@@ -32,5 +35,9 @@ pub enum Command {
         hex: String,
     },
     /// List the meter models meterd can decode, with where each codec comes from.
-    Codecs,
+    Codecs {
+        /// Configuration file naming the codecs directory [default: config.toml, if present].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use app_server::{ApiConfig, StorageConfig};
+use codecs::CodecsConfig;
 use network_server::NetworkConfig;
 use serde::Deserialize;
 
@@ -18,6 +19,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub api: ApiConfig,
     pub storage: StorageConfig,
+    pub codecs: CodecsConfig,
     pub log: LogConfig,
 }
 
@@ -57,6 +59,7 @@ impl Config {
             toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.storage.data_dir = relative_to(base, &config.storage.data_dir);
+        config.codecs.directory = relative_to(base, &config.codecs.directory);
         Ok(config)
     }
 
@@ -64,6 +67,9 @@ impl Config {
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(dir) = var("METERD_DATA_DIR") {
             self.storage.data_dir = PathBuf::from(dir);
+        }
+        if let Some(dir) = var("METERD_CODECS_DIR") {
+            self.codecs.directory = PathBuf::from(dir);
         }
         if let Some(bind) = var("METERD_API_BIND") {
             self.api.bind = bind

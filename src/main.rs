@@ -14,8 +14,13 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Decode { model, port, hex } => decode::decode(&model, port, &hex),
-        cli::Command::Codecs => decode::list(),
+        cli::Command::Decode {
+            config,
+            model,
+            port,
+            hex,
+        } => decode::decode(config.as_deref(), &model, port, &hex),
+        cli::Command::Codecs { config } => decode::list(config.as_deref()),
         cli::Command::Serve { config } => {
             let config = match config::Config::load(config.as_deref()) {
                 Ok(config) => config,

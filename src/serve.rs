@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use app_server::api::{self, AppState};
+use app_server::codec_set::CodecSet;
 use app_server::ingest::{self, IngestMetrics};
 use app_server::network_events::EventJob;
 use app_server::{Network, Store, auth, registry};
@@ -39,6 +40,10 @@ pub fn init_logging(filter: &str) {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let codecs = CodecSet::load(config.codecs.directory.clone()).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!("invalid codec files:\n  {}", list.join("\n  "))
+    })?;
     let store = Store::open(&config.storage.store_options())
         .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
     let (events, persist) = EventSink::channel(config.network.uplink_queue);
@@ -86,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ingest_loop = tasks.spawn(ingest::run(
         store.clone(),
         uplink_queue,
+        codecs.clone(),
         Arc::clone(&ingest_metrics),
     ));
     tasks.spawn({
@@ -104,11 +110,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    tasks.spawn(reload_codecs_on_sighup(codecs.clone(), input.clone()));
     let state = AppState {
         store: store.clone(),
         network: Arc::clone(&network),
         default_region: config.network.region,
         ingest: ingest_metrics,
+        codecs,
     };
     let mut api_server = tasks.spawn(api::serve(api, state, input.clone()));
     tasks.close();
@@ -144,6 +152,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     info!("stopped");
     outcome
+}
+
+/// Reloads the codec files on every SIGHUP until `stop` fires; a bad file keeps the set in force.
+async fn reload_codecs_on_sighup(codecs: CodecSet, stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        error!("cannot install the SIGHUP handler: codecs reload only through the API");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hangup.recv() => match codecs.reload() {
+                Ok(loaded) => info!(models = loaded.models().count(), "codecs reloaded"),
+                Err(errors) => {
+                    for error in errors {
+                        error!(%error, "codec file refused; the codecs in force are unchanged");
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// Stores the network server's events until `done` fires, then the ones still queued.

@@ -11,8 +11,12 @@ use schemas::Uplink;
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
+use codecs::Codecs;
+
+use crate::codec_set::CodecSet;
+use crate::decoding;
 use crate::metrics::render_counters;
-use crate::store::{Completion, Job, Store, StoreError, in_savepoint, uplinks};
+use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, uplinks};
 
 /// Uplinks taken into one write job at most.
 const MAX_UPLINKS_PER_JOB: usize = 512;
@@ -22,6 +26,7 @@ const MAX_UPLINKS_PER_JOB: usize = 512;
 pub struct IngestMetrics {
     stored: AtomicU64,
     failed: AtomicU64,
+    codec_errors: AtomicU64,
 }
 
 impl IngestMetrics {
@@ -45,17 +50,28 @@ impl IngestMetrics {
                     "Uplinks the store refused or failed to commit.",
                     &self.failed,
                 ),
+                (
+                    "meterd_codec_errors_total",
+                    "Uplinks their codec could not read (archived raw with the error).",
+                    &self.codec_errors,
+                ),
             ],
         );
     }
 }
 
-/// Archives uplinks until the channel closes, then returns once all of them are queued.
-pub async fn run(store: Store, mut uplinks: mpsc::Receiver<Uplink>, metrics: Arc<IngestMetrics>) {
+/// Decodes and archives uplinks until the channel closes, then returns once all are queued.
+pub async fn run(
+    store: Store,
+    mut uplinks: mpsc::Receiver<Uplink>,
+    codecs: CodecSet,
+    metrics: Arc<IngestMetrics>,
+) {
     let mut batch = Vec::with_capacity(MAX_UPLINKS_PER_JOB);
     while uplinks.recv_many(&mut batch, MAX_UPLINKS_PER_JOB).await > 0 {
         let job = UplinkBatch {
             uplinks: std::mem::take(&mut batch),
+            codecs: codecs.current(),
             metrics: Arc::clone(&metrics),
         };
         if let Err(error) = store.writer().submit(Box::new(job)).await {
@@ -68,6 +84,7 @@ pub async fn run(store: Store, mut uplinks: mpsc::Receiver<Uplink>, metrics: Arc
 /// One write job of uplinks.
 struct UplinkBatch {
     uplinks: Vec<Uplink>,
+    codecs: Arc<Codecs>,
     metrics: Arc<IngestMetrics>,
 }
 
@@ -75,7 +92,20 @@ impl Job for UplinkBatch {
     fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
         let mut written = 0u64;
         for uplink in &self.uplinks {
-            match in_savepoint(transaction, |t| uplinks::insert(t, uplink)) {
+            match in_savepoint(transaction, |t| {
+                let model = devices::model(t, uplink.dev_eui)?.unwrap_or_default();
+                let decoded = decoding::decode(
+                    &self.codecs,
+                    &model,
+                    uplink.f_port,
+                    &uplink.payload,
+                    uplink.received_at,
+                );
+                if decoded.codec_error.is_some() {
+                    self.metrics.codec_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                uplinks::insert(t, uplink, &decoded)
+            }) {
                 Ok(()) => written += 1,
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`store`]: the embedded SQLite store, one module per table, writes group-committed.
-//! - [`ingest`]: uplinks from the network layers into the raw archive.
+//! - [`ingest`]: uplinks from the network layers into the raw archive, decoded by their codec.
+//! - [`codec_set`]: the codecs in force, reloadable.
 //! - [`network`]: what the application server needs from the network server, as a trait.
 //! - [`network_events`]: storing the network server's state changes.
 //! - [`registry`]: the registry loaded into the network server, gateway status persisted.
@@ -17,7 +18,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod codec_set;
 pub mod config;
+pub mod decoding;
 pub mod ingest;
 pub mod metrics;
 pub mod network;

@@ -8,6 +8,8 @@ pub enum Reason {
     WrongPort,
     #[error("expected {}", lengths(expected))]
     WrongLength { expected: &'static [usize] },
+    #[error("expected {expected} bytes")]
+    Length { expected: usize },
     #[error("expected at least {minimum} bytes")]
     TooShort { minimum: usize },
     #[error("unknown {what} 0x{value:02x}")]

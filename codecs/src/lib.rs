@@ -7,13 +7,17 @@
 //!
 //! # Layout
 //! - [`native`]: the codecs written in Rust, one file per model.
+//! - [`declarative`]: models described in files of the codecs directory, loaded at start.
 //! - [`registry`]: the models by id, with where each comes from.
 //! - [`read`]: a bounds-checked reader over a payload.
 //! - [`error`]: why a payload could not be read.
+//! - [`plausibility`]: values no meter can report, refused whatever the codec.
 //! - [`time`]: device timestamps.
 
+pub mod declarative;
 pub mod error;
 pub mod native;
+pub mod plausibility;
 pub mod read;
 pub mod registry;
 pub mod time;
@@ -54,6 +58,22 @@ pub(crate) mod testing {
                 key(a) == key(e) && close,
                 "\nactual:   {a:?}\nexpected: {e:?}\nall actual: {actual:?}"
             );
+        }
+    }
+}
+
+/// The `[codecs]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodecsConfig {
+    /// Directory of declarative model files (`*.toml`), loaded at start and on reload.
+    pub directory: std::path::PathBuf,
+}
+
+impl Default for CodecsConfig {
+    fn default() -> Self {
+        CodecsConfig {
+            directory: std::path::PathBuf::from("codecs/models"),
         }
     }
 }

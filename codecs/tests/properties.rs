@@ -9,7 +9,8 @@ proptest! {
 
     #[test]
     fn codecs_never_panic(port: u8, payload in proptest::collection::vec(any::<u8>(), 0..80)) {
-        let codecs = Codecs::native();
+                let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let codecs = Codecs::load(&models).expect("the shipped models load");
         let models: Vec<String> = codecs.models().map(|(model, _)| model.to_owned()).collect();
         for model in models {
             if let Ok(measurements) = codecs.decode(&model, port, &payload) {

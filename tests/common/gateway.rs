@@ -158,7 +158,7 @@ pub fn uplink_with(
         .to_vec()
 }
 
-/// An unconfirmed data uplink on FPort 2.
+/// An unconfirmed data uplink on FPort 2 with `payload`.
 pub fn data_uplink(
     dev_addr: u32,
     f_cnt: u32,

@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use schemas::{
-    DevAddr, DevEui, JoinEui, MacCommand, MacVersion, RxMeta, RxSettings, SessionCounters,
-    SessionRecord,
+    DevAddr, DevEui, JoinEui, MacCommand, MacVersion, Measurement, RxMeta, RxSettings,
+    SessionCounters, SessionRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +115,15 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
     let device = validate(body)?;
+    if !state.codecs.current().contains(&device.model) {
+        return Err(ApiError::invalid(
+            "model",
+            format!(
+                "no codec for model {:?} (GET /api/v1/codecs lists them)",
+                device.model
+            ),
+        ));
+    }
     let dev_eui = device.dev_eui;
     let stored = device.clone();
     state
@@ -266,8 +275,9 @@ pub(super) struct UplinkView {
     phy_payload_hex: String,
     gateways: Vec<GatewayRx>,
     mac_commands: Vec<MacCommand>,
-    /// Decoded measurements; codecs arrive with the codecs issue, until then none.
-    measurements: Vec<serde_json::Value>,
+    /// What the device's codec made of the payload.
+    measurements: Vec<Measurement>,
+    /// Why the codec could not read it; the payload is kept and can be decoded again.
     codec_error: Option<String>,
 }
 
@@ -303,8 +313,8 @@ impl From<StoredUplink> for UplinkView {
                 })
                 .collect(),
             mac_commands: uplink.meta.mac_commands,
-            measurements: Vec::new(),
-            codec_error: None,
+            measurements: uplink.decoded.measurements,
+            codec_error: uplink.decoded.codec_error,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP API (`../shared/API.md`): routes, shared state and authentication.
 
+mod codecs;
 mod devices;
 mod error;
 mod gateways;
@@ -13,13 +14,14 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use jiff::Timestamp;
 use schemas::Region;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ApiError, ApiJson, ApiQuery};
 
+use crate::codec_set::CodecSet;
 use crate::ingest::IngestMetrics;
 use crate::network::Network;
 use crate::store::{Store, tokens};
@@ -37,6 +39,7 @@ pub struct AppState {
     /// Region of gateways registered without one (`[network] region`).
     pub default_region: Region,
     pub ingest: Arc<IngestMetrics>,
+    pub codecs: CodecSet,
 }
 
 /// The API's router.
@@ -51,6 +54,9 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}", get(devices::get))
         .route("/devices/{id}/uplinks", get(devices::uplinks))
         .route("/devices/{id}/queue", get(queue::list).post(queue::create))
+        .route("/devices/{id}/redecode", post(codecs::redecode))
+        .route("/codecs", get(codecs::list))
+        .route("/codecs/reload", post(codecs::reload))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(system::health))

@@ -329,6 +329,14 @@ pub fn record_join(
     sessions::put(connection, dev_eui, sessions::Slot::Pending, session, at)
 }
 
+/// The model a device decodes with.
+pub fn model(connection: &Connection, dev_eui: DevEui) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT model FROM devices WHERE id = ?1")?
+        .query_row([dev_eui.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
 /// Records a device's DevStatusAns.
 pub fn record_status(
     connection: &Connection,

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry is one migration; never edit one that has shipped, append a new one.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE gateways (
     gateway_eui     TEXT PRIMARY KEY,
     name            TEXT NOT NULL,
@@ -97,7 +98,13 @@ CREATE TABLE api_tokens (
     expires_at INTEGER,
     revoked_at INTEGER
 ) STRICT;
-"];
+",
+    r"
+-- What the device's codec made of each uplink: measurements (JSON) or the codec's error.
+ALTER TABLE uplinks ADD COLUMN measurements TEXT;
+ALTER TABLE uplinks ADD COLUMN codec_error TEXT;
+",
+];
 
 /// Sets WAL mode and applies the migrations the database has not seen.
 pub(super) fn run(connection: &mut Connection) -> Result<(), StoreError> {

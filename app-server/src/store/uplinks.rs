@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
-use schemas::{DevAddr, DevEui, MacCommand, RxMeta, Uplink};
+use schemas::{DevAddr, DevEui, MacCommand, Measurement, RxMeta, Uplink};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, count, from_millis, sessions, to_millis};
@@ -20,6 +20,14 @@ pub struct UplinkMeta {
     pub mac_commands: Vec<MacCommand>,
 }
 
+/// What the device's codec made of an uplink.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    pub measurements: Vec<Measurement>,
+    /// The codec's error: the uplink is kept raw and can be decoded again later.
+    pub codec_error: Option<String>,
+}
+
 /// An archived uplink.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredUplink {
@@ -31,11 +39,16 @@ pub struct StoredUplink {
     pub payload: Vec<u8>,
     pub phy_payload: Vec<u8>,
     pub meta: UplinkMeta,
+    pub decoded: Decoded,
 }
 
-/// Archives an uplink and advances its session's stored counter (making a join's pending session
-/// the one in use when the uplink came on it).
-pub fn insert(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError> {
+/// Archives an uplink with what its codec made of it, and advances its session's stored counter
+/// (making a join's pending session the one in use when the uplink came on it).
+pub fn insert(
+    connection: &Connection,
+    uplink: &Uplink,
+    decoded: &Decoded,
+) -> Result<(), StoreError> {
     let meta = UplinkMeta {
         dev_addr: uplink.dev_addr,
         adr: uplink.adr,
@@ -49,9 +62,9 @@ pub fn insert(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError
     let received_at = to_millis(uplink.received_at);
     connection
         .prepare_cached(
-            "INSERT INTO uplinks (device_id, received_at, deduplication_id, f_cnt, f_port, confirmed,
-                                  payload, phy_payload, meta)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "INSERT INTO uplinks (device_id, received_at, deduplication_id, f_cnt, f_port, confirmed,
+                                  payload, phy_payload, meta, measurements, codec_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             device,
@@ -61,8 +74,10 @@ pub fn insert(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError
             uplink.f_port,
             uplink.confirmed,
             uplink.payload,
-            uplink.phy_payload,
+                        uplink.phy_payload,
             meta,
+            measurements_json(&decoded.measurements)?,
+            decoded.codec_error,
         ])?;
     sessions::record_uplink(connection, uplink.dev_eui, uplink.dev_addr, uplink.f_cnt)?;
     connection
@@ -80,7 +95,8 @@ pub fn list_for_device(
     let device = dev_eui.to_string();
     let rows = connection
         .prepare_cached(
-            "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta
+                        "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta,
+                    measurements, codec_error
              FROM uplinks WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?
         .query_map(params![device, limit], |row| {
@@ -92,11 +108,13 @@ pub fn list_for_device(
                 row.get::<_, bool>(4)?,
                 row.get::<_, Vec<u8>>(5)?,
                 row.get::<_, Vec<u8>>(6)?,
-                row.get::<_, String>(7)?,
+                                row.get::<_, String>(7)?,
+                (row.get::<_, Option<String>>(8)?, row.get::<_, Option<String>>(9)?),
             ))
         })?
         .map(|row| {
-            let (deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta) = row?;
+                        let (deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta, (measurements, codec_error)) = row?;
+            let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("uplink of {device}: {e}"));
             Ok(StoredUplink {
                 deduplication_id,
                 received_at: from_millis(received_at)?,
@@ -105,8 +123,15 @@ pub fn list_for_device(
                 confirmed,
                 payload,
                 phy_payload,
-                meta: serde_json::from_str(&meta)
-                    .map_err(|e| StoreError::Corrupt(format!("uplink of {device}: {e}")))?,
+                                meta: serde_json::from_str(&meta).map_err(corrupt)?,
+                decoded: Decoded {
+                    measurements: measurements
+                        .map(|json| serde_json::from_str(&json))
+                        .transpose()
+                        .map_err(corrupt)?
+                        .unwrap_or_default(),
+                    codec_error,
+                },
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -116,4 +141,53 @@ pub fn list_for_device(
         [&device],
     )?;
     Ok((rows, total))
+}
+
+fn measurements_json(measurements: &[Measurement]) -> Result<String, StoreError> {
+    serde_json::to_string(measurements).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// An archived uplink's row id, port, decrypted payload and reception time.
+pub type ArchivedPayload = (i64, Option<u8>, Vec<u8>, Timestamp);
+
+/// The archived uplinks of a device received in `[from, to)`, for decoding again.
+pub fn payloads_between(
+    connection: &Connection,
+    dev_eui: DevEui,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<ArchivedPayload>, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT id, f_port, payload, received_at FROM uplinks
+             WHERE device_id = ?1 AND received_at >= ?2 AND received_at < ?3 ORDER BY id",
+        )?
+        .query_map(
+            params![dev_eui.to_string(), to_millis(from), to_millis(to)],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            },
+        )?
+        .map(|row| {
+            let (id, f_port, payload, received_at) = row?;
+            Ok((id, f_port, payload, from_millis(received_at)?))
+        })
+        .collect()
+}
+
+/// Replaces what the codec made of an archived uplink.
+pub fn set_decoded(connection: &Connection, id: i64, decoded: &Decoded) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("UPDATE uplinks SET measurements = ?2, codec_error = ?3 WHERE id = ?1")?
+        .execute(params![
+            id,
+            measurements_json(&decoded.measurements)?,
+            decoded.codec_error
+        ])?;
+    Ok(())
 }

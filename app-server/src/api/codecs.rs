@@ -1,0 +1,114 @@
+//! `/api/v1/codecs`: the models meterd decodes, reloading the codec files, and decoding a
+//! device's archived uplinks again after a codec was fixed.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::devices::find;
+use super::{ApiError, ApiQuery, AppState, Listing};
+use crate::decoding;
+use crate::store::{devices, uplinks};
+
+/// A model as listed.
+#[derive(Debug, Serialize)]
+pub(super) struct ModelView {
+    model: String,
+    /// `native`, or the file it was loaded from.
+    source: String,
+}
+
+fn listing(codecs: &codecs::Codecs) -> Listing<ModelView> {
+    let items: Vec<ModelView> = codecs
+        .models()
+        .map(|(model, source)| ModelView {
+            model: model.to_owned(),
+            source: source.to_string(),
+        })
+        .collect();
+    Listing {
+        total: items.len() as u64,
+        items,
+    }
+}
+
+pub(super) async fn list(State(state): State<AppState>) -> Json<Listing<ModelView>> {
+    Json(listing(&state.codecs.current()))
+}
+
+/// Loads the codec files again; any bad file keeps the set in force and is reported whole.
+pub(super) async fn reload(State(state): State<AppState>) -> Response {
+    match state.codecs.reload() {
+        Ok(codecs) => Json(listing(&codecs)).into_response(),
+        Err(errors) => {
+            let files: Vec<_> = errors
+                .iter()
+                .map(|e| json!({"file": e.file.display().to_string(), "field": e.field, "reason": e.reason}))
+                .collect();
+            let body = json!({"error": {
+                "code": "invalid_codec_files",
+                "message": format!("{} problem(s) in codec files; the codecs in force are unchanged", errors.len()),
+                "files": files,
+            }});
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+        }
+    }
+}
+
+/// `?from=&to=` of a redecode, RFC 3339 instants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Range {
+    from: Timestamp,
+    to: Timestamp,
+}
+
+/// The outcome of a redecode.
+#[derive(Debug, Serialize)]
+pub(super) struct Redecoded {
+    uplinks: usize,
+    decoded: usize,
+    failed: usize,
+}
+
+/// Decodes a device's archived uplinks received in `[from, to)` again with the codecs in force.
+pub(super) async fn redecode(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(range): ApiQuery<Range>,
+) -> Result<Json<Redecoded>, ApiError> {
+    if range.from >= range.to {
+        return Err(ApiError::invalid("from", "must be before to"));
+    }
+    let dev_eui = find(&state, &id).await?.dev_eui;
+    let codecs = state.codecs.current();
+    let outcome = state
+        .store
+        .writer()
+        .write(move |c| {
+            let model = devices::model(c, dev_eui)?.unwrap_or_default();
+            let mut outcome = Redecoded {
+                uplinks: 0,
+                decoded: 0,
+                failed: 0,
+            };
+            for (id, f_port, payload, received_at) in
+                uplinks::payloads_between(c, dev_eui, range.from, range.to)?
+            {
+                let decoded = decoding::decode(&codecs, &model, f_port, &payload, received_at);
+                outcome.uplinks += 1;
+                match decoded.codec_error {
+                    Some(_) => outcome.failed += 1,
+                    None => outcome.decoded += 1,
+                }
+                uplinks::set_decoded(c, id, &decoded)?;
+            }
+            Ok(outcome)
+        })
+        .await?;
+    Ok(Json(outcome))
+}
