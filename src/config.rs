@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use app_server::{ApiConfig, StorageConfig};
+use app_server::{ApiConfig, SinksConfig, StorageConfig};
 use codecs::CodecsConfig;
 use network_server::NetworkConfig;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub storage: StorageConfig,
     pub codecs: CodecsConfig,
+    pub sinks: SinksConfig,
     pub log: LogConfig,
 }
 
@@ -49,6 +50,9 @@ impl Config {
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         config.network.validate().map_err(anyhow::Error::msg)?;
+        if let Some(influx) = &config.sinks.influxdb {
+            influx.validate().map_err(anyhow::Error::msg)?;
+        }
         Ok(config)
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Shutdown order: stop taking input (socket loop, API); close the deduplication windows still
 //! open and hand their uplinks on; let ingest queue the last uplinks; persist gateway status;
-//! wait until the store has committed everything.
+//! wait until the store has committed everything; let the sinks send (or save) what the last
+//! commits published.
 
 use std::io::{IsTerminal, Write as _};
 use std::sync::Arc;
@@ -11,8 +12,11 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use app_server::api::{self, AppState};
 use app_server::codec_set::CodecSet;
-use app_server::ingest::{self, IngestMetrics};
+use app_server::ingest::{Ingest, IngestMetrics};
 use app_server::network_events::EventJob;
+use app_server::publish::{Publisher, Publishers};
+use app_server::retention;
+use app_server::sinks::influxdb::InfluxSink;
 use app_server::{Network, Store, auth, registry};
 use network_server::{EventSink, NetworkServer, Persist};
 use tokio::net::{TcpListener, UdpSocket};
@@ -76,6 +80,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     let (uplinks, uplink_queue) = mpsc::channel(config.network.uplink_queue.max(1));
     let ingest_metrics = Arc::new(IngestMetrics::default());
+    let influx = config.sinks.influxdb.clone().map(|influx| {
+        info!(url = %influx.url, bucket = %influx.bucket, "InfluxDB sink on");
+        InfluxSink::new(influx, &config.storage.data_dir)
+    });
+    let sinks_done = CancellationToken::new();
+    let influx_task = influx
+        .clone()
+        .map(|sink| tokio::spawn(sink.run(sinks_done.clone())));
+    let publishers = Publishers::new(
+        influx
+            .iter()
+            .map(|sink| Arc::clone(sink) as Arc<dyn Publisher>)
+            .collect(),
+    );
 
     let socket_loop = tasks.spawn({
         let (server, socket, input) = (
@@ -88,11 +106,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let frame_loop =
         tasks.spawn(Arc::clone(&network_server).run_frames(expiries, uplinks, gwmp, drain.clone()));
     let event_loop = tasks.spawn(store_events(store.clone(), persist, events_done.clone()));
-    let ingest_loop = tasks.spawn(ingest::run(
+    let ingest_loop = tasks.spawn(
+        Ingest {
+            store: store.clone(),
+            codecs: codecs.clone(),
+            metrics: Arc::clone(&ingest_metrics),
+            publishers: publishers.clone(),
+            max_in_flight: config.storage.ingest_in_flight,
+        }
+        .run(uplink_queue),
+    );
+    tasks.spawn(retention::run(
         store.clone(),
-        uplink_queue,
-        codecs.clone(),
-        Arc::clone(&ingest_metrics),
+        config.storage.retention.clone(),
+        input.clone(),
     ));
     tasks.spawn({
         let (store, network, input) = (store.clone(), Arc::clone(&network), input.clone());
@@ -117,6 +144,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         default_region: config.network.region,
         ingest: ingest_metrics,
         codecs,
+        publishers,
+        influx,
     };
     let mut api_server = tasks.spawn(api::serve(api, state, input.clone()));
     tasks.close();
@@ -150,6 +179,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tasks.wait().await;
     store.close().await;
+    sinks_done.cancel();
+    if let Some(task) = influx_task {
+        let _ = task.await;
+    }
     info!("stopped");
     outcome
 }

@@ -168,16 +168,45 @@ fn models_reload_and_uplinks_decode_again() {
     );
     std::fs::remove_file(models.path().join("broken.toml")).unwrap();
 
-    // the model was wrong: byte 0 counts pulses. Fix the file, reload, decode again.
+    // with no meter on the device, the battery level was kept as the device's value
+    let device_values = |server: &Server| {
+        let (_, values) = server.call("GET", "/api/v1/devices/70b3d5000000ab02/values", None);
+        values["items"].as_array().unwrap().clone()
+    };
+    assert_eq!(device_values(&server)[0]["quantity"], "battery");
+
+    // the model was wrong: byte 0 counts pulses. Fix the file, reload, and, with a meter now on
+    // the device, decode again: the uplink gives a reading instead of a battery level.
     model_file(models.path(), "field_meter", "pulses");
     assert_eq!(server.call("POST", "/api/v1/codecs/reload", None).0, 200);
+    let house = server.register_house();
+    let meter = server.register_meter(json!({
+        "serial": "W-1", "resource": "cold_water", "role": "house", "house_id": house,
+        "device": "70b3d5000000ab02", "initial_index": 10.0, "pulse_weight": 0.5
+    }));
     let path = "/api/v1/devices/70b3d5000000ab02/redecode?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
     let (status, outcome) = server.call("POST", path, None);
     assert_eq!(status, 200, "{outcome}");
-    assert_eq!(outcome, json!({"uplinks": 1, "decoded": 1, "failed": 0}));
+    assert_eq!(
+        outcome,
+        json!({"uplinks": 1, "decoded": 1, "failed": 0, "readings": 1})
+    );
     let uplinks = server.uplinks("70b3d5000000ab02");
     assert_eq!(uplinks[0]["measurements"][0]["quantity"], "pulses");
     assert_eq!(uplinks[0]["measurements"][0]["value"], 42.0);
+    let readings = server.readings(meter);
+    // 10 + 42 × 0.5 = 31, at the uplink's reception time
+    assert_eq!(readings.len(), 1, "{readings:?}");
+    assert_eq!(readings[0]["index"], 31.0);
+    assert_eq!(readings[0]["source"], "measured");
+    assert_eq!(readings[0]["time"], uplinks[0]["received_at"]);
+    assert!(
+        device_values(&server).is_empty(),
+        "the battery value is gone"
+    );
+    // decoding again replaces the reading rather than adding one
+    assert_eq!(server.call("POST", path, None).0, 200);
+    assert_eq!(server.readings(meter).len(), 1);
     // a backwards range is refused
     let (status, _) = server.call("POST", "/api/v1/devices/70b3d5000000ab02/redecode?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", None);
     assert_eq!(status, 422);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::retention::RetentionConfig;
 use crate::store::StoreOptions;
 
 /// Settings of the HTTP API.
@@ -37,9 +38,14 @@ pub struct StorageConfig {
     pub max_batch: usize,
     /// Write jobs waiting for the writer at most; ingest waits beyond it.
     pub queue: usize,
+    /// Uplinks handed to the store and not yet committed, at most; beyond it ingest waits and
+    /// the uplink queue fills.
+    pub ingest_in_flight: usize,
     /// How often the gateways' live state is persisted.
     #[serde(with = "humantime_serde")]
     pub status_interval: Duration,
+    /// How long each kind of data is kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for StorageConfig {
@@ -48,7 +54,9 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("data"),
             max_batch: 1_000,
             queue: 1_000,
+            ingest_in_flight: 20_000,
             status_interval: Duration::from_secs(30),
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -1,22 +1,29 @@
-//! Ingest: uplinks from the network layers into the store, batched into write jobs.
+//! Ingest: uplinks from the network layers decoded by their device's codec, mapped to meters and
+//! stored with their raw archive, batched into write jobs; what was stored is published after the
+//! commit.
 //!
 //! Everything arriving while the previous job waits for the writer goes into the next job, so
-//! under load each job carries many uplinks and each commit many jobs.
+//! under load each job carries many uplinks and each commit many jobs. Uplinks handed to the
+//! store and not yet committed are bounded (`[storage] ingest_in_flight`): beyond it ingest waits,
+//! the uplink queue fills, and the network server sheds frames, counted, instead of memory
+//! growing without bound.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 use schemas::Uplink;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{error, warn};
 
 use codecs::Codecs;
 
 use crate::codec_set::CodecSet;
 use crate::decoding;
+use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
-use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, uplinks};
+use crate::publish::{Point, Publishers};
+use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
 
 /// Uplinks taken into one write job at most.
 const MAX_UPLINKS_PER_JOB: usize = 512;
@@ -27,12 +34,34 @@ pub struct IngestMetrics {
     stored: AtomicU64,
     failed: AtomicU64,
     codec_errors: AtomicU64,
+    readings: AtomicU64,
+    decreasing: AtomicU64,
+    duplicates: AtomicU64,
+    conflicts: AtomicU64,
+    values: AtomicU64,
+    status_changes: AtomicU64,
+    unassigned: AtomicU64,
 }
 
 impl IngestMetrics {
     /// Uplinks durably archived since start.
     pub fn stored(&self) -> u64 {
         self.stored.load(Ordering::Relaxed)
+    }
+
+    /// Counts what a committed job stored.
+    pub fn add(&self, tally: &Tally) {
+        for (counter, value) in [
+            (&self.readings, tally.readings),
+            (&self.decreasing, tally.decreasing),
+            (&self.duplicates, tally.duplicates),
+            (&self.conflicts, tally.conflicts),
+            (&self.values, tally.values),
+            (&self.status_changes, tally.status_changes),
+            (&self.unassigned, tally.unassigned),
+        ] {
+            counter.fetch_add(value, Ordering::Relaxed);
+        }
     }
 
     /// Appends the counters in the Prometheus text format.
@@ -55,28 +84,80 @@ impl IngestMetrics {
                     "Uplinks their codec could not read (archived raw with the error).",
                     &self.codec_errors,
                 ),
+                (
+                    "meterd_readings_stored_total",
+                    "Meter readings durably stored.",
+                    &self.readings,
+                ),
+                (
+                    "meterd_readings_decreasing_total",
+                    "Readings lower than the one before (or higher than the one after): kept, flagged, excluded.",
+                    &self.decreasing,
+                ),
+                (
+                    "meterd_readings_duplicate_total",
+                    "Readings already stored with the same index at the same time (resent records).",
+                    &self.duplicates,
+                ),
+                (
+                    "meterd_readings_conflict_total",
+                    "Readings refused because another index is stored for the meter at that time.",
+                    &self.conflicts,
+                ),
+                (
+                    "meterd_values_stored_total",
+                    "Instant values and secondary indexes durably stored.",
+                    &self.values,
+                ),
+                (
+                    "meterd_status_changes_total",
+                    "Status flag changes durably stored.",
+                    &self.status_changes,
+                ),
+                (
+                    "meterd_indexes_unassigned_total",
+                    "Indexes no meter reading came from (no meter on the input, or pulses without a pulse weight).",
+                    &self.unassigned,
+                ),
             ],
         );
     }
 }
 
-/// Decodes and archives uplinks until the channel closes, then returns once all are queued.
-pub async fn run(
-    store: Store,
-    mut uplinks: mpsc::Receiver<Uplink>,
-    codecs: CodecSet,
-    metrics: Arc<IngestMetrics>,
-) {
-    let mut batch = Vec::with_capacity(MAX_UPLINKS_PER_JOB);
-    while uplinks.recv_many(&mut batch, MAX_UPLINKS_PER_JOB).await > 0 {
-        let job = UplinkBatch {
-            uplinks: std::mem::take(&mut batch),
-            codecs: codecs.current(),
-            metrics: Arc::clone(&metrics),
-        };
-        if let Err(error) = store.writer().submit(Box::new(job)).await {
-            error!(%error, "uplinks could not be queued for storage");
-            return;
+/// The ingest stage: what it stores into and hands on to.
+pub struct Ingest {
+    pub store: Store,
+    pub codecs: CodecSet,
+    pub metrics: Arc<IngestMetrics>,
+    pub publishers: Publishers,
+    /// Uplinks handed to the store and not yet committed, at most.
+    pub max_in_flight: usize,
+}
+
+impl Ingest {
+    /// Stores uplinks until the channel closes, then returns once all are queued.
+    pub async fn run(self, mut uplinks: mpsc::Receiver<Uplink>) {
+        let limit = self
+            .max_in_flight
+            .clamp(MAX_UPLINKS_PER_JOB, Semaphore::MAX_PERMITS);
+        let in_flight = Arc::new(Semaphore::new(limit));
+        let mut batch = Vec::with_capacity(MAX_UPLINKS_PER_JOB);
+        while uplinks.recv_many(&mut batch, MAX_UPLINKS_PER_JOB).await > 0 {
+            let permits = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            let Ok(permit) = Arc::clone(&in_flight).acquire_many_owned(permits).await else {
+                return;
+            };
+            let job = UplinkBatch {
+                uplinks: std::mem::take(&mut batch),
+                codecs: self.codecs.current(),
+                metrics: Arc::clone(&self.metrics),
+                publishers: self.publishers.clone(),
+                permit,
+            };
+            if let Err(error) = self.store.writer().submit(Box::new(job)).await {
+                error!(%error, "uplinks could not be queued for storage");
+                return;
+            }
         }
     }
 }
@@ -86,42 +167,86 @@ struct UplinkBatch {
     uplinks: Vec<Uplink>,
     codecs: Arc<Codecs>,
     metrics: Arc<IngestMetrics>,
+    publishers: Publishers,
+    /// Its share of the in-flight bound, given back once the job's transaction has ended.
+    permit: OwnedSemaphorePermit,
+}
+
+impl UplinkBatch {
+    /// Archives one uplink, decodes it and stores what it measured.
+    fn store(
+        &self,
+        connection: &Connection,
+        uplink: &Uplink,
+        points: &mut Vec<Point>,
+    ) -> Result<Tally, StoreError> {
+        let model = devices::model(connection, uplink.dev_eui)?.unwrap_or_default();
+        let decoded = decoding::decode(
+            &self.codecs,
+            &model,
+            uplink.f_port,
+            &uplink.payload,
+            uplink.received_at,
+        );
+        if decoded.codec_error.is_some() {
+            self.metrics.codec_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
+        if decoded.measurements.is_empty() {
+            return Ok(Tally::default());
+        }
+        let device = uplink.dev_eui.to_string();
+        let inputs = meters::inputs_of_device(connection, &device)?;
+        let placement = metering::place(&decoded.measurements, &inputs, uplink.received_at);
+        metering::store(
+            connection,
+            &device,
+            &placement,
+            uplink_id,
+            uplink.received_at,
+            points,
+        )
+    }
 }
 
 impl Job for UplinkBatch {
     fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
         let mut written = 0u64;
+        let mut tally = Tally::default();
+        let mut points = Vec::new();
         for uplink in &self.uplinks {
-            match in_savepoint(transaction, |t| {
-                let model = devices::model(t, uplink.dev_eui)?.unwrap_or_default();
-                let decoded = decoding::decode(
-                    &self.codecs,
-                    &model,
-                    uplink.f_port,
-                    &uplink.payload,
-                    uplink.received_at,
-                );
-                if decoded.codec_error.is_some() {
-                    self.metrics.codec_errors.fetch_add(1, Ordering::Relaxed);
+            let mut uplink_points = Vec::new();
+            match in_savepoint(transaction, |t| self.store(t, uplink, &mut uplink_points)) {
+                Ok(uplink_tally) => {
+                    written += 1;
+                    tally.add(&uplink_tally);
+                    points.append(&mut uplink_points);
                 }
-                uplinks::insert(t, uplink, &decoded)
-            }) {
-                Ok(()) => written += 1,
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
                     warn!(%error, dev_eui = %uplink.dev_eui, f_cnt = uplink.f_cnt, "uplink not stored");
                 }
             }
         }
-        let metrics = Arc::clone(&self.metrics);
-        Box::new(move |committed| match committed {
-            Ok(()) => {
-                metrics.stored.fetch_add(written, Ordering::Relaxed);
+        let UplinkBatch {
+            metrics,
+            publishers,
+            permit,
+            ..
+        } = *self;
+        Box::new(move |committed| {
+            match committed {
+                Ok(()) => {
+                    metrics.stored.fetch_add(written, Ordering::Relaxed);
+                    metrics.add(&tally);
+                    publishers.publish(&points);
+                }
+                Err(error) => {
+                    metrics.failed.fetch_add(written, Ordering::Relaxed);
+                    error!(%error, uplinks = written, "uplinks lost: commit failed");
+                }
             }
-            Err(error) => {
-                metrics.failed.fetch_add(written, Ordering::Relaxed);
-                error!(%error, uplinks = written, "uplinks lost: commit failed");
-            }
+            drop(permit);
         })
     }
 

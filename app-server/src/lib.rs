@@ -3,7 +3,10 @@
 //!
 //! # Layout
 //! - [`store`]: the embedded SQLite store, one module per table, writes group-committed.
-//! - [`ingest`]: uplinks from the network layers into the raw archive, decoded by their codec.
+//! - [`ingest`]: uplinks from the network layers decoded, mapped to meters ([`metering`]) and
+//!   stored with their raw archive; what was stored goes to the [`publish`]ers after the commit.
+//! - [`sinks`]: publishers outside the process (InfluxDB v2).
+//! - [`retention`]: pruning of stored data older than its kind's retention.
 //! - [`codec_set`]: the codecs in force, reloadable.
 //! - [`network`]: what the application server needs from the network server, as a trait.
 //! - [`network_events`]: storing the network server's state changes.
@@ -22,12 +25,17 @@ pub mod codec_set;
 pub mod config;
 pub mod decoding;
 pub mod ingest;
+pub mod metering;
 pub mod metrics;
 pub mod network;
 pub mod network_events;
+pub mod publish;
 pub mod registry;
+pub mod retention;
+pub mod sinks;
 pub mod store;
 
 pub use config::{ApiConfig, StorageConfig};
 pub use network::Network;
+pub use sinks::SinksConfig;
 pub use store::{Store, StoreError};

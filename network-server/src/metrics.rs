@@ -5,6 +5,38 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// A warning logged at most once per interval, told how many occurrences it stands for: load
+/// shedding is visible in the log without a line per shed frame.
+#[derive(Debug)]
+pub struct ThrottledWarning {
+    interval: Duration,
+    /// When it was last logged, and the occurrences since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl ThrottledWarning {
+    pub fn new(interval: Duration) -> Self {
+        ThrottledWarning {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts an occurrence and calls `log` with the count since the last log when the
+    /// interval has passed.
+    pub fn hit(&self, log: impl FnOnce(u64)) {
+        let mut state = self.state.lock();
+        state.1 += 1;
+        if state.0.is_none_or(|last| last.elapsed() >= self.interval) {
+            log(state.1);
+            *state = (Some(Instant::now()), 0);
+        }
+    }
+}
 
 /// Why a datagram, packet or frame was dropped on purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,5 +456,26 @@ mod tests {
         assert!(out.contains("meterd_dropped_total{stage=\"frame\",cause=\"invalid_mic\"} 2\n"));
         assert!(out.contains("meterd_gwmp_datagrams_total{kind=\"pull_data\"} 1\n"));
         assert!(out.contains("# TYPE meterd_uplinks_total counter\n"));
+    }
+
+    #[test]
+    fn a_throttled_warning_logs_the_first_hit_then_counts_until_the_interval_passes() {
+        let warning = ThrottledWarning::new(Duration::from_millis(50));
+        let mut logged = Vec::new();
+        for _ in 0..5 {
+            warning.hit(|count| logged.push(count));
+        }
+        assert_eq!(
+            logged,
+            [1],
+            "one line for the first hit, the next four wait"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        warning.hit(|count| logged.push(count));
+        assert_eq!(
+            logged,
+            [1, 5],
+            "the next line tells of the four held back and this one"
+        );
     }
 }

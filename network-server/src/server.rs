@@ -27,8 +27,11 @@ use crate::downlink::InFlight;
 use crate::events::EventSink;
 use crate::gateways::Gateways;
 use crate::gwmp::{GwmpError, HEADER_LEN, PushData, RxPk, RxPkError, Token, Upstream};
-use crate::metrics::{DatagramKind, DropCause, Metrics};
+use crate::metrics::{DatagramKind, DropCause, Metrics, ThrottledWarning};
 use crate::uplink::Handled;
+
+/// Uplinks shed while the store is behind are logged at most this often.
+const SHED_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The largest UDP payload; a datagram never arrives truncated.
 const MAX_DATAGRAM: usize = 65_535;
@@ -51,6 +54,8 @@ pub struct NetworkServer {
     next_token: AtomicU16,
     /// Downlink tasks, awaited at shutdown.
     downlinks: TaskTracker,
+    /// Uplinks shed because the store is behind, logged once per interval.
+    shed_warning: ThrottledWarning,
 }
 
 impl NetworkServer {
@@ -68,6 +73,7 @@ impl NetworkServer {
             // Tokens are opaque; starting at random keeps restarts from reusing recent ones.
             next_token: AtomicU16::new(getrandom::u32().unwrap_or_default() as u16),
             downlinks: TaskTracker::new(),
+            shed_warning: ThrottledWarning::new(SHED_WARNING_INTERVAL),
         };
         (Arc::new(server), ExpiryQueue(expiries))
     }
@@ -283,11 +289,18 @@ impl NetworkServer {
                     self.downlinks
                         .spawn(Arc::clone(self).send_data_downlink(plan, Arc::clone(socket)));
                 }
-                if uplinks.send(uplink).await.is_ok() {
-                    self.metrics.uplink();
-                } else {
-                    self.metrics.dropped(DropCause::UplinkQueueFull);
-                    warn!("uplink channel closed, uplink dropped");
+                match uplinks.try_send(uplink) {
+                    Ok(()) => self.metrics.uplink(),
+                    Err(mpsc::error::TrySendError::Full(uplink)) => {
+                        self.metrics.dropped(DropCause::UplinkQueueFull);
+                        self.shed_warning.hit(|shed| {
+                            warn!(shed, last_dev_eui = %uplink.dev_eui, "storage is behind: uplinks shed (uplink queue full)");
+                        });
+                    }
+                    Err(mpsc::error::TrySendError::Closed(uplink)) => {
+                        self.metrics.dropped(DropCause::UplinkQueueFull);
+                        warn!(dev_eui = %uplink.dev_eui, "uplink channel closed, uplink dropped");
+                    }
                 }
             }
             Ok(Handled::Join(plan)) => {

@@ -6,6 +6,7 @@
 //! - [`keys`]: AES-128 keys ([`NwkSKey`], [`AppSKey`], [`AppKey`]) whose `Debug` never prints them.
 //! - [`measurement`]: what codecs make of payloads: [`Measurement`], [`Quantity`] and its unit.
 //! - [`radio`]: the radio vocabulary shared by gateways and regions ([`Region`], [`LoraDataRate`]).
+//! - [`resource`]: what meters measure ([`Resource`]) and the unit of their indexes.
 //! - [`uplink`]: the [`Uplink`] the network layers hand to the rest of the program, with one
 //!   [`RxMeta`] per gateway that heard it.
 //! - [`network`]: what the registry tells the network server about gateways and devices
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod measurement;
 pub mod network;
 pub mod radio;
+pub mod resource;
 pub mod uplink;
 
 pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
@@ -31,4 +33,5 @@ pub use network::{
     SessionRecord, TxAckCounts,
 };
 pub use radio::{LoraDataRate, MacVersion, Region};
+pub use resource::Resource;
 pub use uplink::{MacCommand, RxMeta, Uplink};

@@ -194,6 +194,34 @@ impl Server {
         assert_eq!(status, 201, "{body}");
     }
 
+    /// Registers a house in Moscow with the operator token; returns its id.
+    pub fn register_house(&self) -> i64 {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/houses",
+            Some(serde_json::json!({
+                "address": "Moscow, Tverskaya 1", "timezone": "Europe/Moscow",
+                "total_area": 5000.0, "common_area": 800.0
+            })),
+        );
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    /// Registers a meter (`body` is the create body); returns its id.
+    pub fn register_meter(&self, body: Value) -> i64 {
+        let (status, created) = self.call("POST", "/api/v1/meters", Some(body));
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_i64().unwrap()
+    }
+
+    /// The meter's readings in time order.
+    pub fn readings(&self, meter_id: i64) -> Vec<Value> {
+        let (status, body) = self.call("GET", &format!("/api/v1/meters/{meter_id}/readings"), None);
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The device's archived uplinks, newest first.
     pub fn uplinks(&self, dev_eui: &str) -> Vec<Value> {
         let (status, body) = self.call("GET", &format!("/api/v1/devices/{dev_eui}/uplinks"), None);

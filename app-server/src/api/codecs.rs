@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::devices::find;
 use super::{ApiError, ApiQuery, AppState, Listing};
-use crate::decoding;
-use crate::store::{devices, uplinks};
+use crate::store::{devices, meters, uplinks};
+use crate::{decoding, metering};
 
 /// A model as listed.
 #[derive(Debug, Serialize)]
@@ -68,14 +68,17 @@ pub(super) struct Range {
 }
 
 /// The outcome of a redecode.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub(super) struct Redecoded {
     uplinks: usize,
     decoded: usize,
     failed: usize,
+    /// Readings stored from the new measurements.
+    readings: u64,
 }
 
-/// Decodes a device's archived uplinks received in `[from, to)` again with the codecs in force.
+/// Decodes a device's archived uplinks received in `[from, to)` again with the codecs in force,
+/// replacing the readings, values and status changes each had stored.
 pub(super) async fn redecode(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -86,29 +89,52 @@ pub(super) async fn redecode(
     }
     let dev_eui = find(&state, &id).await?.dev_eui;
     let codecs = state.codecs.current();
-    let outcome = state
+    let (outcome, points) = state
         .store
         .writer()
         .write(move |c| {
             let model = devices::model(c, dev_eui)?.unwrap_or_default();
-            let mut outcome = Redecoded {
-                uplinks: 0,
-                decoded: 0,
-                failed: 0,
-            };
-            for (id, f_port, payload, received_at) in
-                uplinks::payloads_between(c, dev_eui, range.from, range.to)?
-            {
-                let decoded = decoding::decode(&codecs, &model, f_port, &payload, received_at);
+            let device = dev_eui.to_string();
+            let inputs = meters::inputs_of_device(c, &device)?;
+            let mut outcome = Redecoded::default();
+            let mut points = Vec::new();
+            for archived in uplinks::payloads_between(c, dev_eui, range.from, range.to)? {
+                let decoded = decoding::decode(
+                    &codecs,
+                    &model,
+                    archived.f_port,
+                    &archived.payload,
+                    archived.received_at,
+                );
                 outcome.uplinks += 1;
                 match decoded.codec_error {
                     Some(_) => outcome.failed += 1,
                     None => outcome.decoded += 1,
                 }
-                uplinks::set_decoded(c, id, &decoded)?;
+                metering::remove(
+                    c,
+                    &device,
+                    &inputs,
+                    &archived.measurements,
+                    archived.id,
+                    archived.received_at,
+                )?;
+                let placement =
+                    metering::place(&decoded.measurements, &inputs, archived.received_at);
+                let tally = metering::store(
+                    c,
+                    &device,
+                    &placement,
+                    archived.id,
+                    archived.received_at,
+                    &mut points,
+                )?;
+                outcome.readings += tally.readings;
+                uplinks::set_decoded(c, archived.id, &decoded)?;
             }
-            Ok(outcome)
+            Ok((outcome, points))
         })
         .await?;
+    state.publishers.publish(&points);
     Ok(Json(outcome))
 }

@@ -4,8 +4,13 @@ mod codecs;
 mod devices;
 mod error;
 mod gateways;
+mod houses;
+mod meters;
+mod organisations;
 mod queue;
+mod readings;
 mod system;
+mod validate;
 
 use std::sync::Arc;
 
@@ -24,6 +29,8 @@ pub use error::{ApiError, ApiJson, ApiQuery};
 use crate::codec_set::CodecSet;
 use crate::ingest::IngestMetrics;
 use crate::network::Network;
+use crate::publish::Publishers;
+use crate::sinks::influxdb::InfluxSink;
 use crate::store::{Store, tokens};
 
 /// Lists return this many items unless asked otherwise.
@@ -40,6 +47,10 @@ pub struct AppState {
     pub default_region: Region,
     pub ingest: Arc<IngestMetrics>,
     pub codecs: CodecSet,
+    /// Where readings stored through the API (manual, commissioning, redecoded) are published.
+    pub publishers: Publishers,
+    /// The InfluxDB sink, for its metrics.
+    pub influx: Option<Arc<InfluxSink>>,
 }
 
 /// The API's router.
@@ -55,6 +66,27 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/uplinks", get(devices::uplinks))
         .route("/devices/{id}/queue", get(queue::list).post(queue::create))
         .route("/devices/{id}/redecode", post(codecs::redecode))
+        .route("/devices/{id}/values", get(readings::device_values))
+        .route("/devices/{id}/status", get(readings::device_status))
+        .route(
+            "/organisations",
+            get(organisations::list).post(organisations::create),
+        )
+        .route("/organisations/{id}", get(organisations::get))
+        .route("/houses", get(houses::list).post(houses::create))
+        .route("/houses/{id}", get(houses::get))
+        .route(
+            "/houses/{id}/apartments",
+            get(houses::list_apartments).post(houses::create_apartment),
+        )
+        .route("/meters", get(meters::list).post(meters::create))
+        .route("/meters/{id}", get(meters::get))
+        .route(
+            "/meters/{id}/readings",
+            get(readings::list).post(readings::create),
+        )
+        .route("/meters/{id}/values", get(readings::meter_values))
+        .route("/meters/{id}/status", get(readings::meter_status))
         .route("/codecs", get(codecs::list))
         .route("/codecs/reload", post(codecs::reload))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

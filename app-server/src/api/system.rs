@@ -17,5 +17,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     state.network.render_metrics(&mut out);
     state.ingest.render(&mut out);
     state.store.writer().metrics().render(&mut out);
+    if let Some(influx) = &state.influx {
+        influx.render(&mut out);
+    }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -329,6 +329,15 @@ pub fn record_join(
     sessions::put(connection, dev_eui, sessions::Slot::Pending, session, at)
 }
 
+/// Whether a device is registered under `id` (a DevEUI or IMEI as stored).
+pub fn exists(connection: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(count(
+        connection,
+        "SELECT count(*) FROM devices WHERE id = ?1",
+        [id],
+    )? > 0)
+}
+
 /// The model a device decodes with.
 pub fn model(connection: &Connection, dev_eui: DevEui) -> Result<Option<String>, StoreError> {
     Ok(connection

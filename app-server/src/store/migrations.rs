@@ -104,6 +104,117 @@ CREATE TABLE api_tokens (
 ALTER TABLE uplinks ADD COLUMN measurements TEXT;
 ALTER TABLE uplinks ADD COLUMN codec_error TEXT;
 ",
+    r"
+-- The metering registry: organisations, houses, their apartments and premises, and meters.
+CREATE TABLE organisations (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('management_company', 'supplier')),
+    resource   TEXT,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE houses (
+    id                    INTEGER PRIMARY KEY,
+    address               TEXT NOT NULL,
+    timezone              TEXT NOT NULL,
+    total_area            REAL NOT NULL,
+    common_area           REAL NOT NULL,
+    organisation_id       INTEGER REFERENCES organisations (id),
+    odn_norms             TEXT NOT NULL,
+    distribute_excess_odn INTEGER NOT NULL,
+    created_at            INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE house_suppliers (
+    house_id        INTEGER NOT NULL REFERENCES houses (id) ON DELETE CASCADE,
+    organisation_id INTEGER NOT NULL REFERENCES organisations (id),
+    PRIMARY KEY (house_id, organisation_id)
+) STRICT, WITHOUT ROWID;
+
+-- Apartments (residential) and non-residential premises of a house.
+CREATE TABLE apartments (
+    house_id    INTEGER NOT NULL REFERENCES houses (id),
+    number      TEXT NOT NULL,
+    area        REAL NOT NULL,
+    residential INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (house_id, number)
+) STRICT;
+
+-- A meter reads a device's channel while it is in service: from commissioned_at (or always,
+-- when absent) until removed_at (replacement or decommissioning).
+CREATE TABLE meters (
+    id              INTEGER PRIMARY KEY,
+    serial          TEXT NOT NULL,
+    resource        TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('house', 'apartment', 'premise')),
+    house_id        INTEGER NOT NULL REFERENCES houses (id),
+    apartment       TEXT,
+    device_id       TEXT REFERENCES devices (id),
+    channel         INTEGER,
+    initial_index   REAL NOT NULL,
+    pulse_weight    REAL,
+    commissioned_at INTEGER,
+    verified_until  TEXT,
+    state           TEXT NOT NULL CHECK (state IN ('active', 'replaced', 'decommissioned')),
+    removed_at      INTEGER,
+    created_at      INTEGER NOT NULL,
+    FOREIGN KEY (house_id, apartment) REFERENCES apartments (house_id, number)
+) STRICT;
+-- One meter in service per device input; a meter without a channel reads input 1.
+CREATE UNIQUE INDEX meters_by_input ON meters (device_id, coalesce(channel, 1))
+    WHERE state = 'active' AND device_id IS NOT NULL;
+CREATE INDEX meters_by_device ON meters (device_id) WHERE device_id IS NOT NULL;
+CREATE INDEX meters_by_house ON meters (house_id);
+CREATE UNIQUE INDEX meters_by_serial ON meters (resource, serial) WHERE state = 'active';
+
+-- Meter indexes on the server's UTC timescale, in the meter's unit. source: 0 measured,
+-- 1 device_archive, 2 manual. flag: 0 none, 1 decreasing (kept, excluded from computations).
+-- uplink_id names the archived uplink a reading came from (none for manual readings).
+CREATE TABLE readings (
+    meter_id    INTEGER NOT NULL REFERENCES meters (id),
+    time        INTEGER NOT NULL,
+    value       REAL NOT NULL,
+    source      INTEGER NOT NULL CHECK (source IN (0, 1, 2)),
+    flag        INTEGER NOT NULL DEFAULT 0,
+    correction  INTEGER NOT NULL DEFAULT 0,
+    uplink_id   INTEGER,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (meter_id, time)
+) STRICT, WITHOUT ROWID;
+
+-- A device's quantity on one input and tariff, kept for the meter reading that input (or for
+-- the device when no meter does): instant values, secondary indexes and status flags.
+CREATE TABLE series (
+    id        INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    meter_id  INTEGER REFERENCES meters (id),
+    quantity  TEXT NOT NULL,
+    channel   INTEGER NOT NULL,
+    tariff    INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX series_by_key ON series (device_id, coalesce(meter_id, 0), quantity, channel, tariff);
+CREATE INDEX series_by_meter ON series (meter_id) WHERE meter_id IS NOT NULL;
+
+-- Values of the series of instant values and secondary indexes.
+CREATE TABLE series_values (
+    series_id INTEGER NOT NULL REFERENCES series (id),
+    time      INTEGER NOT NULL,
+    value     REAL NOT NULL,
+    uplink_id INTEGER,
+    PRIMARY KEY (series_id, time)
+) STRICT, WITHOUT ROWID;
+
+-- Status flags, stored when they change (and when first seen).
+CREATE TABLE status_events (
+    series_id INTEGER NOT NULL REFERENCES series (id),
+    time      INTEGER NOT NULL,
+    value     INTEGER NOT NULL,
+    uplink_id INTEGER,
+    PRIMARY KEY (series_id, time)
+) STRICT, WITHOUT ROWID;
+",
 ];
 
 /// Sets WAL mode and applies the migrations the database has not seen.

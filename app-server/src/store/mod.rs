@@ -1,5 +1,5 @@
-//! The embedded store: one SQLite database in WAL mode holding the registry, device sessions and
-//! the raw uplink archive.
+//! The embedded store: one SQLite database in WAL mode holding the registry, device sessions,
+//! meter readings, device values and status changes, and the raw uplink archive.
 //!
 //! All writes go through one writer thread that commits whatever has queued up as one transaction
 //! (group commit), each job inside its own savepoint so a failing job costs no other job its
@@ -11,7 +11,11 @@ mod writer;
 
 pub mod devices;
 pub mod gateways;
+pub mod houses;
+pub mod meters;
 pub mod queue;
+pub mod readings;
+pub mod series;
 pub mod sessions;
 pub mod tokens;
 pub mod uplinks;

@@ -43,12 +43,13 @@ pub struct StoredUplink {
 }
 
 /// Archives an uplink with what its codec made of it, and advances its session's stored counter
-/// (making a join's pending session the one in use when the uplink came on it).
+/// (making a join's pending session the one in use when the uplink came on it); returns the
+/// archived uplink's id.
 pub fn insert(
     connection: &Connection,
     uplink: &Uplink,
     decoded: &Decoded,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let meta = UplinkMeta {
         dev_addr: uplink.dev_addr,
         adr: uplink.adr,
@@ -77,13 +78,14 @@ pub fn insert(
                         uplink.phy_payload,
             meta,
             measurements_json(&decoded.measurements)?,
-            decoded.codec_error,
+                        decoded.codec_error,
         ])?;
+    let id = connection.last_insert_rowid();
     sessions::record_uplink(connection, uplink.dev_eui, uplink.dev_addr, uplink.f_cnt)?;
     connection
         .prepare_cached("UPDATE devices SET last_uplink_at = max(coalesce(last_uplink_at, 0), ?2) WHERE id = ?1")?
-        .execute(params![device, received_at])?;
-    Ok(())
+                .execute(params![device, received_at])?;
+    Ok(id)
 }
 
 /// A device's newest uplinks first, and how many it has in all.
@@ -147,8 +149,17 @@ fn measurements_json(measurements: &[Measurement]) -> Result<String, StoreError>
     serde_json::to_string(measurements).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// An archived uplink's row id, port, decrypted payload and reception time.
-pub type ArchivedPayload = (i64, Option<u8>, Vec<u8>, Timestamp);
+/// What decoding an archived uplink again needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedPayload {
+    pub id: i64,
+    pub f_port: Option<u8>,
+    /// The decrypted payload.
+    pub payload: Vec<u8>,
+    pub received_at: Timestamp,
+    /// What the codec made of it last time.
+    pub measurements: Vec<Measurement>,
+}
 
 /// The archived uplinks of a device received in `[from, to)`, for decoding again.
 pub fn payloads_between(
@@ -159,7 +170,7 @@ pub fn payloads_between(
 ) -> Result<Vec<ArchivedPayload>, StoreError> {
     connection
         .prepare_cached(
-            "SELECT id, f_port, payload, received_at FROM uplinks
+            "SELECT id, f_port, payload, received_at, measurements FROM uplinks
              WHERE device_id = ?1 AND received_at >= ?2 AND received_at < ?3 ORDER BY id",
         )?
         .query_map(
@@ -170,14 +181,36 @@ pub fn payloads_between(
                     row.get(1)?,
                     row.get(2)?,
                     row.get::<_, i64>(3)?,
+                    row.get::<_, Option<String>>(4)?,
                 ))
             },
         )?
         .map(|row| {
-            let (id, f_port, payload, received_at) = row?;
-            Ok((id, f_port, payload, from_millis(received_at)?))
+            let (id, f_port, payload, received_at, measurements) = row?;
+            Ok(ArchivedPayload {
+                id,
+                f_port,
+                payload,
+                received_at: from_millis(received_at)?,
+                measurements: measurements
+                    .map(|json| serde_json::from_str(&json))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("uplink {id}: {e}")))?
+                    .unwrap_or_default(),
+            })
         })
         .collect()
+}
+
+/// Deletes at most `limit` of the oldest uplinks received before `before`; returns how many.
+/// Uplinks are archived in arrival order, so the oldest have the lowest ids and the search
+/// looks at no more than `limit` rows.
+pub fn prune(connection: &Connection, before: Timestamp, limit: u32) -> Result<usize, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "DELETE FROM uplinks WHERE id < (SELECT min(id) FROM uplinks) + ?2 AND received_at < ?1",
+        )?
+        .execute(params![to_millis(before), limit])?)
 }
 
 /// Replaces what the codec made of an archived uplink.

@@ -1,0 +1,378 @@
+//! The `meters` table: meters, where they are, which device input they read and how its counts
+//! become the meter's index.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use schemas::Resource;
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, count, from_millis, parse_column, sql_offset, to_millis};
+
+/// Which consumption a meter counts in its house's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterRole {
+    /// The common house meter (ОДПУ).
+    House,
+    /// An apartment meter (ИПУ).
+    Apartment,
+    /// A meter of a non-residential premise.
+    Premise,
+}
+
+impl MeterRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeterRole::House => "house",
+            MeterRole::Apartment => "apartment",
+            MeterRole::Premise => "premise",
+        }
+    }
+}
+
+impl std::str::FromStr for MeterRole {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "house" => Ok(MeterRole::House),
+            "apartment" => Ok(MeterRole::Apartment),
+            "premise" => Ok(MeterRole::Premise),
+            other => Err(format!(
+                "unknown role {other:?} (house, apartment or premise)"
+            )),
+        }
+    }
+}
+
+/// Where a meter is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterState {
+    Active,
+    Replaced,
+    Decommissioned,
+}
+
+impl MeterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeterState::Active => "active",
+            MeterState::Replaced => "replaced",
+            MeterState::Decommissioned => "decommissioned",
+        }
+    }
+}
+
+impl std::str::FromStr for MeterState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "active" => Ok(MeterState::Active),
+            "replaced" => Ok(MeterState::Replaced),
+            "decommissioned" => Ok(MeterState::Decommissioned),
+            other => Err(format!("unknown meter state {other:?}")),
+        }
+    }
+}
+
+/// A new meter, as registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMeter {
+    pub serial: String,
+    pub resource: Resource,
+    pub role: MeterRole,
+    pub house_id: i64,
+    /// The apartment or premise number, for apartment and premise meters.
+    pub apartment: Option<String>,
+    /// The device (DevEUI or IMEI) whose input the meter is read through.
+    pub device: Option<String>,
+    /// The device input; none means input 1 (or the device's only one).
+    pub channel: Option<u8>,
+    /// The index when the device's pulse count was zero; with `commissioned_at`, also a reading.
+    pub initial_index: f64,
+    /// Index units per pulse, for devices that count pulses.
+    pub pulse_weight: Option<f64>,
+    pub commissioned_at: Option<Timestamp>,
+    /// End of the verification (поверка) interval.
+    pub verified_until: Option<Date>,
+    pub created_at: Timestamp,
+}
+
+/// A meter as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Meter {
+    pub id: i64,
+    #[serde(flatten)]
+    pub new: NewMeterView,
+    pub state: MeterState,
+    /// When it was replaced or decommissioned.
+    pub removed_at: Option<Timestamp>,
+}
+
+/// The registered fields of a meter, as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewMeterView {
+    pub serial: String,
+    pub resource: Resource,
+    /// The unit of the meter's index.
+    pub unit: &'static str,
+    pub role: MeterRole,
+    pub house_id: i64,
+    pub apartment: Option<String>,
+    pub device: Option<String>,
+    pub channel: Option<u8>,
+    pub initial_index: f64,
+    pub pulse_weight: Option<f64>,
+    pub commissioned_at: Option<Timestamp>,
+    pub verified_until: Option<Date>,
+    pub created_at: Timestamp,
+}
+
+impl From<NewMeter> for NewMeterView {
+    fn from(m: NewMeter) -> Self {
+        NewMeterView {
+            serial: m.serial,
+            resource: m.resource,
+            unit: m.resource.unit(),
+            role: m.role,
+            house_id: m.house_id,
+            apartment: m.apartment,
+            device: m.device,
+            channel: m.channel,
+            initial_index: m.initial_index,
+            pulse_weight: m.pulse_weight,
+            commissioned_at: m.commissioned_at,
+            verified_until: m.verified_until,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Registers a meter; returns its id. A second meter in service on the same device input, or a
+/// serial already in service for the resource, is a UNIQUE violation.
+pub fn insert(connection: &Connection, meter: &NewMeter) -> Result<i64, StoreError> {
+    connection.execute(
+        "INSERT INTO meters (serial, resource, role, house_id, apartment, device_id, channel,
+                             initial_index, pulse_weight, commissioned_at, verified_until, state,
+                             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12)",
+        params![
+            meter.serial,
+            meter.resource.name(),
+            meter.role.as_str(),
+            meter.house_id,
+            meter.apartment,
+            meter.device,
+            meter.channel,
+            meter.initial_index,
+            meter.pulse_weight,
+            meter.commissioned_at.map(to_millis),
+            meter.verified_until.map(|date| date.to_string()),
+            to_millis(meter.created_at),
+        ],
+    )?;
+    Ok(connection.last_insert_rowid())
+}
+
+const COLUMNS: &str = "id, serial, resource, role, house_id, apartment, device_id, channel,
+    initial_index, pulse_weight, commissioned_at, verified_until, state, removed_at, created_at";
+
+/// The columns of [`COLUMNS`] as SQLite returns them.
+struct RawMeter {
+    id: i64,
+    serial: String,
+    resource: String,
+    role: String,
+    house_id: i64,
+    apartment: Option<String>,
+    device: Option<String>,
+    channel: Option<u8>,
+    initial_index: f64,
+    pulse_weight: Option<f64>,
+    commissioned_at: Option<i64>,
+    verified_until: Option<String>,
+    state: String,
+    removed_at: Option<i64>,
+    created_at: i64,
+}
+
+impl RawMeter {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawMeter {
+            id: row.get(0)?,
+            serial: row.get(1)?,
+            resource: row.get(2)?,
+            role: row.get(3)?,
+            house_id: row.get(4)?,
+            apartment: row.get(5)?,
+            device: row.get(6)?,
+            channel: row.get(7)?,
+            initial_index: row.get(8)?,
+            pulse_weight: row.get(9)?,
+            commissioned_at: row.get(10)?,
+            verified_until: row.get(11)?,
+            state: row.get(12)?,
+            removed_at: row.get(13)?,
+            created_at: row.get(14)?,
+        })
+    }
+
+    fn decode(self) -> Result<Meter, StoreError> {
+        let row = format!("meter {}", self.id);
+        let resource: Resource = parse_column(&row, &self.resource)?;
+        Ok(Meter {
+            id: self.id,
+            new: NewMeterView {
+                serial: self.serial,
+                resource,
+                unit: resource.unit(),
+                role: parse_column(&row, &self.role)?,
+                house_id: self.house_id,
+                apartment: self.apartment,
+                device: self.device,
+                channel: self.channel,
+                initial_index: self.initial_index,
+                pulse_weight: self.pulse_weight,
+                commissioned_at: self.commissioned_at.map(from_millis).transpose()?,
+                verified_until: self
+                    .verified_until
+                    .map(|d| parse_column(&row, &d))
+                    .transpose()?,
+                created_at: from_millis(self.created_at)?,
+            },
+            state: parse_column(&row, &self.state)?,
+            removed_at: self.removed_at.map(from_millis).transpose()?,
+        })
+    }
+}
+
+/// One meter.
+pub fn get(connection: &Connection, id: i64) -> Result<Option<Meter>, StoreError> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM meters WHERE id = ?1"))?
+        .query_row([id], RawMeter::read)
+        .optional()?
+        .map(RawMeter::decode)
+        .transpose()
+}
+
+/// Which meters a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct MeterFilter {
+    pub house_id: Option<i64>,
+    pub device: Option<String>,
+    pub resource: Option<Resource>,
+    pub serial: Option<String>,
+    /// Only meters in service.
+    pub active: bool,
+}
+
+/// A page of meters in id order matching `filter`, and how many match.
+pub fn list(
+    connection: &Connection,
+    filter: &MeterFilter,
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<Meter>, u64), StoreError> {
+    let condition = "(?1 IS NULL OR house_id = ?1) AND (?2 IS NULL OR device_id = ?2)
+        AND (?3 IS NULL OR resource = ?3) AND (?4 IS NULL OR serial = ?4)
+        AND (NOT ?5 OR state = 'active')";
+    let (house, device, resource, serial, active) = (
+        filter.house_id,
+        filter.device.as_deref(),
+        filter.resource.map(Resource::name),
+        filter.serial.as_deref(),
+        filter.active,
+    );
+
+    let items = connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM meters WHERE {condition} ORDER BY id LIMIT ?6 OFFSET ?7"
+        ))?
+        .query_map(
+            params![
+                house,
+                device,
+                resource,
+                serial,
+                active,
+                limit,
+                sql_offset(offset)
+            ],
+            RawMeter::read,
+        )?
+        .map(|row| row?.decode())
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = count(
+        connection,
+        &format!("SELECT count(*) FROM meters WHERE {condition}"),
+        params![house, device, resource, serial, active],
+    )?;
+    Ok((items, total))
+}
+
+/// What ingest needs to know of a meter reading a device input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterInput {
+    pub meter_id: i64,
+    pub resource: Resource,
+    pub house_id: i64,
+    /// The device input (1 when the meter names none).
+    pub channel: u8,
+    pub initial_index: f64,
+    pub pulse_weight: Option<f64>,
+    /// In service from (none: for as far back as readings go).
+    pub from: Option<Timestamp>,
+    /// In service until (none: still in service).
+    pub until: Option<Timestamp>,
+}
+
+impl MeterInput {
+    /// Whether the meter was in service at `time`.
+    pub fn serves_at(&self, time: Timestamp) -> bool {
+        self.from.is_none_or(|from| from <= time) && self.until.is_none_or(|until| time < until)
+    }
+}
+
+/// Every meter that reads or has read one of `device`'s inputs, with when it did.
+pub fn inputs_of_device(
+    connection: &Connection,
+    device: &str,
+) -> Result<Vec<MeterInput>, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT id, resource, house_id, coalesce(channel, 1), initial_index, pulse_weight,
+                    commissioned_at, removed_at
+                          FROM meters WHERE device_id = ?1",
+        )?
+        .query_map([device], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, u8>(3)?,
+                row.get::<_, f64>(4)?,
+                row.get::<_, Option<f64>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, Option<i64>>(7)?,
+            ))
+        })?
+        .map(|row| {
+            let (meter_id, resource, house_id, channel, initial_index, pulse_weight, from, until) =
+                row?;
+            Ok(MeterInput {
+                meter_id,
+                resource: parse_column(&format!("meter {meter_id}"), &resource)?,
+                house_id,
+                channel,
+                initial_index,
+                pulse_weight,
+                from: from.map(from_millis).transpose()?,
+                until: until.map(from_millis).transpose()?,
+            })
+        })
+        .collect()
+}
