@@ -19,6 +19,9 @@ use crate::store::meters::MeterInput;
 use crate::store::readings::{self, Inserted, NewReading, Source};
 use crate::store::series::{self, SeriesKey};
 
+/// Milliseconds a measured reading may move forward to a free instant of its meter.
+const MAX_SHIFT_MS: i64 = 16;
+
 /// Decimal places kept of indexes computed from pulses: rounding away the binary noise of
 /// `pulses × weight` (1e-6 m³ is a millilitre, 1e-6 kWh a milliwatt-hour).
 const PULSE_INDEX_DECIMALS: i32 = 6;
@@ -202,7 +205,8 @@ pub fn store(
                     uplink_id: Some(uplink_id),
                     received_at,
                 };
-                match readings::insert(connection, &reading)? {
+                let (time, inserted) = insert_reading(connection, reading)?;
+                match inserted {
                     Inserted::Stored { decreasing: true } => {
                         tally.readings += 1;
                         tally.decreasing += 1;
@@ -214,7 +218,7 @@ pub fn store(
                             meter_id: *meter_id,
                             house_id: *house_id,
                             resource: *resource,
-                            time: *time,
+                            time,
                             index: *index,
                             source: *source,
                         });
@@ -265,6 +269,27 @@ pub fn store(
     Ok(tally)
 }
 
+/// Stores a reading; a measured one whose millisecond another index of the meter holds (two
+/// uplinks handled within one millisecond, after a stall) moves to the next free millisecond,
+/// since its reception time is no more exact than that. Returns where it went and what happened.
+fn insert_reading(
+    connection: &Connection,
+    mut reading: NewReading,
+) -> Result<(Timestamp, Inserted), StoreError> {
+    let mut shifted = 0;
+    loop {
+        match readings::insert(connection, &reading)? {
+            Inserted::Conflict { .. }
+                if reading.source == Source::Measured && shifted < MAX_SHIFT_MS =>
+            {
+                reading.time += jiff::SignedDuration::from_millis(1);
+                shifted += 1;
+            }
+            inserted => return Ok((reading.time, inserted)),
+        }
+    }
+}
+
 fn series_key<'a>(
     device: &'a str,
     meter_id: Option<i64>,
@@ -305,7 +330,7 @@ pub fn remove(
     times.sort_unstable();
     times.dedup();
     let meters: Vec<i64> = inputs.iter().map(|input| input.meter_id).collect();
-    readings::remove_of_uplink(connection, &meters, &times, uplink_id)?;
+    readings::remove_of_uplink(connection, &meters, &times, MAX_SHIFT_MS, uplink_id)?;
     series::remove_of_uplink(connection, device, &times, uplink_id)
 }
 

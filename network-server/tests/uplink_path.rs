@@ -375,3 +375,28 @@ async fn one_bad_rxpk_does_not_cost_the_others_in_its_datagram() {
         "meterd_gateway_rx_dropped_total{gateway=\"aa555a0000000001\",cause=\"invalid_rxpk\"} 1\n"
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn uplinks_beyond_a_full_queue_are_shed_and_counted_without_stalling() {
+    let mut harness = Harness::start().await;
+    // the harness's uplink queue holds 64 and nothing drains it while the frames are handled
+    let frames: Vec<Vec<u8>> = (1..=70)
+        .map(|f_cnt| push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, f_cnt, NWK))))
+        .collect();
+    let delivered = harness.send(&frames).await;
+    assert_eq!(delivered.len(), 64);
+    assert_eq!(
+        delivered.iter().map(|u| u.f_cnt).collect::<Vec<_>>(),
+        (1..=64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        harness.server.metrics().drops(DropCause::UplinkQueueFull),
+        6
+    );
+    // once the queue has room, frames flow again
+    let next = harness
+        .send(&[push_data(GATEWAY, &rxpk(&data_uplink(DEV_ADDR, 71, NWK)))])
+        .await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].f_cnt, 71);
+}

@@ -39,14 +39,26 @@ impl TestGateway {
 
     /// Sends a datagram of kind `identifier` with `json`, returning the token used.
     fn send(&mut self, identifier: u8, json: Option<&Value>) -> [u8; 2] {
+        let (token, datagram) = self.datagram(identifier, json);
+        self.socket.send_to(&datagram, self.server).unwrap();
+        token
+    }
+
+    fn datagram(&mut self, identifier: u8, json: Option<&Value>) -> ([u8; 2], Vec<u8>) {
         let token = self.next_token();
         let mut datagram = vec![2, token[0], token[1], identifier];
         datagram.extend_from_slice(&self.eui);
         if let Some(json) = json {
             datagram.extend_from_slice(json.to_string().as_bytes());
         }
-        self.socket.send_to(&datagram, self.server).unwrap();
-        token
+        (token, datagram)
+    }
+
+    /// PUSH_DATA without waiting for the PUSH_ACK (or caring whether anyone listens), as a
+    /// gateway keeps sending while the server is down.
+    pub fn push_blind(&mut self, rxpk: Vec<Value>) {
+        let (_, datagram) = self.datagram(0x00, Some(&json!({ "rxpk": rxpk })));
+        let _ = self.socket.send_to(&datagram, self.server);
     }
 
     /// Reads the next datagram from the server.

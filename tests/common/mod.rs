@@ -6,6 +6,7 @@
 
 pub mod gateway;
 pub mod server;
+pub mod victoria;
 
 pub use server::Server;
 

@@ -14,6 +14,7 @@ pub struct Server {
     pub gwmp: SocketAddr,
     pub api: SocketAddr,
     data_dir: PathBuf,
+    config: PathBuf,
 }
 
 impl Server {
@@ -25,9 +26,29 @@ impl Server {
     /// Starts with extra environment variables.
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        Self::start_configured(&config, data_dir, env)
+    }
+
+    /// The shipped config.toml with `extra` appended, written into `dir`; the shipped codec
+    /// models stay in force.
+    pub fn config_with(dir: &Path, extra: &str) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shipped = std::fs::read_to_string(root.join("config.toml")).unwrap();
+        let models = root.join("codecs/models");
+        let text = shipped.replace(
+            "directory = \"codecs/models\"",
+            &format!("directory = {:?}", models.display().to_string()),
+        );
+        let path = dir.join("config.toml");
+        std::fs::write(&path, format!("{text}\n{extra}\n")).unwrap();
+        path
+    }
+
+    /// Starts with the configuration file `config` and extra environment variables.
+    pub fn start_configured(config: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_meterd"))
             .args(["serve", "--config"])
-            .arg(&config)
+            .arg(config)
             .env("METERD_DATA_DIR", data_dir)
             .env("METERD_API_BIND", "127.0.0.1:0")
             .env("METERD_GWMP_BIND", "127.0.0.1:0")
@@ -62,6 +83,7 @@ impl Server {
             gwmp,
             api,
             data_dir: data_dir.to_path_buf(),
+            config: config.to_path_buf(),
         }
     }
 
@@ -75,11 +97,17 @@ impl Server {
         self.child.wait().expect("waiting for meterd").code()
     }
 
-    /// Stops this instance and starts another on the same data directory.
+    /// Kills the process with SIGKILL, as a crash or power loss would stop it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL to meterd");
+        self.child.wait().expect("waiting for meterd");
+    }
+
+    /// Stops this instance and starts another on the same data directory and configuration.
     pub fn restart(self) -> Server {
-        let data_dir = self.data_dir.clone();
+        let (data_dir, config) = (self.data_dir.clone(), self.config.clone());
         assert_eq!(self.stop(), Some(0), "meterd did not exit cleanly");
-        Server::start(&data_dir)
+        Server::start_configured(&config, &data_dir, &[])
     }
 
     fn url(&self, path: &str) -> String {

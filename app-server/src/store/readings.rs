@@ -210,19 +210,21 @@ pub fn list(
     Ok((items, total))
 }
 
-/// Removes the readings an archived uplink produced at `times` for any of `meters`.
+/// Removes the readings an archived uplink produced for any of `meters` at `times` or up to
+/// `slack_ms` milliseconds after them.
 pub fn remove_of_uplink(
     connection: &Connection,
     meters: &[i64],
     times: &[Timestamp],
+    slack_ms: i64,
     uplink_id: i64,
 ) -> Result<(), StoreError> {
     let mut delete = connection.prepare_cached(
-        "DELETE FROM readings WHERE meter_id = ?1 AND time = ?2 AND uplink_id = ?3",
+        "DELETE FROM readings WHERE meter_id = ?1 AND time BETWEEN ?2 AND ?2 + ?3 AND uplink_id = ?4",
     )?;
     for meter in meters {
         for time in times {
-            delete.execute(params![meter, to_millis(*time), uplink_id])?;
+            delete.execute(params![meter, to_millis(*time), slack_ms, uplink_id])?;
         }
     }
     Ok(())

@@ -1,0 +1,343 @@
+//! What the store keeps of measurements: readings flagged when they break a meter's
+//! monotonicity and never stored twice, measured readings of one millisecond kept apart, status
+//! flags stored when they change, and retention deleting only what is older than its cutoff.
+
+use app_server::metering::{self, Placed, Placement};
+use app_server::store::devices::{self, NewActivation, NewDevice};
+use app_server::store::houses::{self, NewHouse};
+use app_server::store::meters::{self, MeterRole, NewMeter};
+use app_server::store::readings::{self, Inserted, NewReading, Source};
+use app_server::store::series::{self, Owner, SeriesKey};
+use app_server::store::{Store, StoreOptions, uplinks};
+use jiff::{SignedDuration, Timestamp};
+use schemas::{
+    AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, Quantity, Resource, SessionCounters,
+    SessionRecord, Uplink,
+};
+
+const DEVICE: &str = "70b3d50000000e01";
+
+/// Minutes after a fixed instant.
+fn at(minutes: i64) -> Timestamp {
+    "2026-11-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
+}
+
+/// A store with one device, one house and one meter (id returned) reading the device.
+async fn setup(dir: &std::path::Path) -> (Store, i64) {
+    let store = Store::open(&StoreOptions {
+        data_dir: dir.to_path_buf(),
+        max_batch: 100,
+        queue: 100,
+    })
+    .unwrap();
+    let meter = store
+        .writer()
+        .write(|c| {
+            devices::insert(
+                c,
+                &NewDevice {
+                    dev_eui: DEVICE.parse().unwrap(),
+                    mac_version: MacVersion::default(),
+                    model: "pulse1".into(),
+                    application: "default".into(),
+                    activation: NewActivation::Abp(SessionRecord {
+                        dev_addr: DevAddr::from_u32(0x2601_0e01),
+                        nwk_s_key: NwkSKey::from_bytes([1; 16]),
+                        app_s_key: AppSKey::from_bytes([2; 16]),
+                        counters: SessionCounters::default(),
+                        rx: Default::default(),
+                    }),
+                    created_at: at(0),
+                },
+            )?;
+            let house = houses::insert_house(
+                c,
+                &NewHouse {
+                    address: "Kazan, Baumana 1".into(),
+                    timezone: "Europe/Moscow".into(),
+                    total_area: 3000.0,
+                    common_area: 400.0,
+                    organisation_id: None,
+                    suppliers: Vec::new(),
+                    odn_norms: Default::default(),
+                    distribute_excess_odn: false,
+                    created_at: at(0),
+                },
+            )?;
+            meters::insert(
+                c,
+                &NewMeter {
+                    serial: "M-1".into(),
+                    resource: Resource::ColdWater,
+                    role: MeterRole::House,
+                    house_id: house,
+                    apartment: None,
+                    device: Some(DEVICE.into()),
+                    channel: None,
+                    initial_index: 0.0,
+                    pulse_weight: Some(1.0),
+                    commissioned_at: None,
+                    verified_until: None,
+                    created_at: at(0),
+                },
+            )
+        })
+        .await
+        .unwrap();
+    (store, meter)
+}
+
+fn reading(meter_id: i64, minutes: i64, index: f64) -> NewReading {
+    NewReading {
+        meter_id,
+        time: at(minutes),
+        index,
+        source: Source::DeviceArchive,
+        correction: false,
+        uplink_id: None,
+        received_at: at(minutes),
+    }
+}
+
+#[tokio::test]
+async fn readings_breaking_monotonicity_are_flagged_and_none_is_stored_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meter) = setup(dir.path()).await;
+    let outcomes = store
+        .writer()
+        .write(move |c| {
+            let mut outcomes = Vec::new();
+            for (minutes, index, correction) in [
+                (10, 10.0, false),
+                (30, 12.0, false),
+                (20, 11.0, false), // between 10 and 12: fine
+                (40, 9.0, false),  // lower than 12 before it
+                (50, 13.0, false), // compared with 12, the last usable one: fine
+                (25, 12.5, false), // higher than 12 after it
+                (10, 10.0, false), // the same record again
+                (10, 10.5, false), // another index at a time already taken
+                (60, 5.0, true),   // a correction may go down
+                (70, 6.0, false),  // and later readings follow it
+            ] {
+                let new = NewReading {
+                    correction,
+                    ..reading(meter, minutes, index)
+                };
+                outcomes.push(readings::insert(c, &new)?);
+            }
+            Ok(outcomes)
+        })
+        .await
+        .unwrap();
+    let fine = Inserted::Stored { decreasing: false };
+    let flagged = Inserted::Stored { decreasing: true };
+    assert_eq!(
+        outcomes,
+        [
+            fine,
+            fine,
+            fine,
+            flagged,
+            fine,
+            flagged,
+            Inserted::Duplicate,
+            Inserted::Conflict { stored: 10.0 },
+            fine,
+            fine
+        ]
+    );
+    let (stored, total) = store
+        .read(move |c| readings::list(c, meter, None, None, 100, 0))
+        .await
+        .unwrap();
+    assert_eq!(total, 8);
+    let decreasing: Vec<f64> = stored
+        .iter()
+        .filter(|r| r.decreasing)
+        .map(|r| r.index)
+        .collect();
+    assert_eq!(decreasing, [12.5, 9.0]);
+}
+
+#[tokio::test]
+async fn measured_readings_of_one_millisecond_are_kept_apart_but_archive_records_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meter) = setup(dir.path()).await;
+    let placed = |index: f64, source: Source| Placed::Reading {
+        meter_id: meter,
+        house_id: 1,
+        resource: Resource::ColdWater,
+        time: at(5),
+        index,
+        source,
+    };
+    let placement = Placement {
+        placed: vec![
+            placed(1.0, Source::Measured),
+            placed(2.0, Source::Measured),
+            placed(3.0, Source::DeviceArchive),
+        ],
+        unassigned: 0,
+    };
+    let (tally, points) = store
+        .writer()
+        .write(move |c| {
+            let mut points = Vec::new();
+            let tally = metering::store(c, DEVICE, &placement, 1, at(5), &mut points)?;
+            Ok((tally, points))
+        })
+        .await
+        .unwrap();
+    assert_eq!((tally.readings, tally.conflicts), (2, 1));
+    assert_eq!(points.len(), 2);
+    let (stored, _) = store
+        .read(move |c| readings::list(c, meter, None, None, 100, 0))
+        .await
+        .unwrap();
+    let times: Vec<Timestamp> = stored.iter().map(|r| r.time).collect();
+    assert_eq!(times, [at(5), at(5) + SignedDuration::from_millis(1)]);
+}
+
+#[tokio::test]
+async fn status_flags_are_stored_when_first_seen_and_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meter) = setup(dir.path()).await;
+    let stored = store
+        .writer()
+        .write(move |c| {
+            let key = SeriesKey {
+                device: DEVICE,
+                meter_id: Some(meter),
+                quantity: Quantity::Leak,
+                channel: None,
+                tariff: None,
+            };
+            let id = series::id(c, &key)?;
+            assert_eq!(series::id(c, &key)?, id, "one series per key");
+            let mut stored = Vec::new();
+            for (minutes, set) in [(1, false), (2, false), (3, true), (4, true), (5, false)] {
+                stored.push(series::record_status(c, id, at(minutes), set, None)?);
+            }
+            Ok(stored)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, [true, false, true, false, true]);
+    let (changes, total) = store
+        .read(move |c| series::points(c, &Owner::Meter(meter), true, None, (None, None), 10))
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    let values: Vec<(Timestamp, f64)> = changes.iter().map(|p| (p.time, p.value)).collect();
+    assert_eq!(
+        values,
+        [(at(5), 0.0), (at(3), 1.0), (at(1), 0.0)],
+        "newest first"
+    );
+    let (device_own, _) = store
+        .read(|c| {
+            series::points(
+                c,
+                &Owner::Device(DEVICE.into()),
+                true,
+                None,
+                (None, None),
+                10,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(
+        device_own.is_empty(),
+        "the meter's flags are not the device's own"
+    );
+}
+
+fn uplink(f_cnt: u32, received_at: Timestamp) -> Uplink {
+    Uplink {
+        deduplication_id: uuid::Uuid::new_v4(),
+        dev_eui: DEVICE.parse::<DevEui>().unwrap(),
+        dev_addr: DevAddr::from_u32(0x2601_0e01),
+        received_at,
+        f_cnt,
+        f_port: Some(1),
+        payload: vec![1, 0, 0, 0],
+        confirmed: false,
+        adr: false,
+        ack: false,
+        adr_ack_req: false,
+        mac_commands: Vec::new(),
+        rx: Vec::new(),
+        phy_payload: vec![0x40],
+    }
+}
+
+#[tokio::test]
+async fn retention_deletes_what_is_older_than_the_cutoff_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meter) = setup(dir.path()).await;
+    store
+        .writer()
+        .write(move |c| {
+            let battery = series::id(
+                c,
+                &SeriesKey {
+                    device: DEVICE,
+                    meter_id: None,
+                    quantity: Quantity::Battery,
+                    channel: None,
+                    tariff: None,
+                },
+            )?;
+            let magnet = series::id(
+                c,
+                &SeriesKey {
+                    device: DEVICE,
+                    meter_id: Some(meter),
+                    quantity: Quantity::Magnet,
+                    channel: None,
+                    tariff: None,
+                },
+            )?;
+            for (f_cnt, minutes) in [(1, 10), (2, 20), (3, 30)] {
+                readings::insert(c, &reading(meter, minutes, f64::from(f_cnt)))?;
+                series::insert_value(c, battery, at(minutes), 90.0, None)?;
+                series::record_status(c, magnet, at(minutes), f_cnt % 2 == 1, None)?;
+                uplinks::insert(c, &uplink(f_cnt, at(minutes)), &Default::default())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let cutoff = at(25);
+    let deleted = store
+        .writer()
+        .write(move |c| {
+            Ok([
+                readings::prune(c, cutoff, 100)?,
+                series::prune(c, false, cutoff, 100)?,
+                series::prune(c, true, cutoff, 100)?,
+                uplinks::prune(c, cutoff, 100)?,
+            ])
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, [2, 2, 2, 2]);
+    let (left, _) = store
+        .read(move |c| readings::list(c, meter, None, None, 100, 0))
+        .await
+        .unwrap();
+    assert_eq!(left.iter().map(|r| r.index).collect::<Vec<_>>(), [3.0]);
+    let (uplinks_left, total) = store
+        .read(|c| uplinks::list_for_device(c, DEVICE.parse().unwrap(), 10))
+        .await
+        .unwrap();
+    assert_eq!((uplinks_left[0].f_cnt, total), (3, 1));
+    // pruning again finds nothing older
+    let again = store
+        .writer()
+        .write(move |c| readings::prune(c, cutoff, 100))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
