@@ -23,7 +23,7 @@ use crate::decoding;
 use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
 use crate::publish::{Point, Publishers};
-use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
+use crate::store::{Completion, Job, Store, StoreError, in_savepoint, meters, uplinks};
 
 /// Uplinks taken into one write job at most.
 const MAX_UPLINKS_PER_JOB: usize = 512;
@@ -47,6 +47,11 @@ impl IngestMetrics {
     /// Uplinks durably archived since start.
     pub fn stored(&self) -> u64 {
         self.stored.load(Ordering::Relaxed)
+    }
+
+    /// Meter readings durably stored since start.
+    pub fn readings(&self) -> u64 {
+        self.readings.load(Ordering::Relaxed)
     }
 
     /// Counts what a committed job stored.
@@ -172,15 +177,25 @@ struct UplinkBatch {
     permit: OwnedSemaphorePermit,
 }
 
+/// What a job stored, counted once its transaction commits.
+#[derive(Debug, Default)]
+struct Stored {
+    uplinks: u64,
+    codec_errors: u64,
+    tally: Tally,
+    points: Vec<Point>,
+}
+
 impl UplinkBatch {
-    /// Archives one uplink, decodes it and stores what it measured.
+    /// Archives one uplink, decodes it and stores what it measured, adding to `stored`.
     fn store(
         &self,
         connection: &Connection,
         uplink: &Uplink,
-        points: &mut Vec<Point>,
-    ) -> Result<Tally, StoreError> {
-        let model = devices::model(connection, uplink.dev_eui)?.unwrap_or_default();
+        stored: &mut Stored,
+    ) -> Result<(), StoreError> {
+        let device = uplink.dev_eui.to_string();
+        let (model, inputs) = meters::model_and_inputs(connection, &device)?.unwrap_or_default();
         let decoded = decoding::decode(
             &self.codecs,
             &model,
@@ -188,39 +203,49 @@ impl UplinkBatch {
             &uplink.payload,
             uplink.received_at,
         );
-        if decoded.codec_error.is_some() {
-            self.metrics.codec_errors.fetch_add(1, Ordering::Relaxed);
-        }
         let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
+        stored.uplinks += 1;
+        stored.codec_errors += u64::from(decoded.codec_error.is_some());
         if decoded.measurements.is_empty() {
-            return Ok(Tally::default());
+            return Ok(());
         }
-        let device = uplink.dev_eui.to_string();
-        let inputs = meters::inputs_of_device(connection, &device)?;
+
         let placement = metering::place(&decoded.measurements, &inputs, uplink.received_at);
-        metering::store(
+        let tally = metering::store(
             connection,
             &device,
             &placement,
             uplink_id,
             uplink.received_at,
-            points,
-        )
+            &mut stored.points,
+        )?;
+        stored.tally.add(&tally);
+        Ok(())
     }
-}
 
-impl Job for UplinkBatch {
-    fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
-        let mut written = 0u64;
-        let mut tally = Tally::default();
-        let mut points = Vec::new();
+    /// Stores every uplink in one savepoint. Should any fail, stores them again one savepoint
+    /// each, so a bad uplink costs only itself (a savepoint per uplink from the start would copy
+    /// every page each uplink touches into the sub-journal).
+    fn store_all(&self, transaction: &mut Transaction<'_>) -> Stored {
+        let together = in_savepoint(transaction, |t| {
+            let mut stored = Stored::default();
+            for uplink in &self.uplinks {
+                self.store(t, uplink, &mut stored)?;
+            }
+            Ok(stored)
+        });
+        if let Ok(stored) = together {
+            return stored;
+        }
+        let mut stored = Stored::default();
         for uplink in &self.uplinks {
-            let mut uplink_points = Vec::new();
-            match in_savepoint(transaction, |t| self.store(t, uplink, &mut uplink_points)) {
-                Ok(uplink_tally) => {
-                    written += 1;
-                    tally.add(&uplink_tally);
-                    points.append(&mut uplink_points);
+            let mut one = Stored::default();
+            match in_savepoint(transaction, |t| self.store(t, uplink, &mut one)) {
+                Ok(()) => {
+                    stored.uplinks += one.uplinks;
+                    stored.codec_errors += one.codec_errors;
+                    stored.tally.add(&one.tally);
+                    stored.points.append(&mut one.points);
                 }
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
@@ -228,6 +253,13 @@ impl Job for UplinkBatch {
                 }
             }
         }
+        stored
+    }
+}
+
+impl Job for UplinkBatch {
+    fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
+        let stored = self.store_all(transaction);
         let UplinkBatch {
             metrics,
             publishers,
@@ -237,13 +269,16 @@ impl Job for UplinkBatch {
         Box::new(move |committed| {
             match committed {
                 Ok(()) => {
-                    metrics.stored.fetch_add(written, Ordering::Relaxed);
-                    metrics.add(&tally);
-                    publishers.publish(&points);
+                    metrics.stored.fetch_add(stored.uplinks, Ordering::Relaxed);
+                    metrics
+                        .codec_errors
+                        .fetch_add(stored.codec_errors, Ordering::Relaxed);
+                    metrics.add(&stored.tally);
+                    publishers.publish(&stored.points);
                 }
                 Err(error) => {
-                    metrics.failed.fetch_add(written, Ordering::Relaxed);
-                    error!(%error, uplinks = written, "uplinks lost: commit failed");
+                    metrics.failed.fetch_add(stored.uplinks, Ordering::Relaxed);
+                    error!(%error, uplinks = stored.uplinks, "uplinks lost: commit failed");
                 }
             }
             drop(permit);

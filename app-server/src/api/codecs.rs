@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::devices::find;
 use super::{ApiError, ApiQuery, AppState, Listing};
-use crate::store::{devices, meters, uplinks};
+use crate::store::{meters, uplinks};
 use crate::{decoding, metering};
 
 /// A model as listed.
@@ -93,9 +93,8 @@ pub(super) async fn redecode(
         .store
         .writer()
         .write(move |c| {
-            let model = devices::model(c, dev_eui)?.unwrap_or_default();
             let device = dev_eui.to_string();
-            let inputs = meters::inputs_of_device(c, &device)?;
+            let (model, inputs) = meters::model_and_inputs(c, &device)?.unwrap_or_default();
             let mut outcome = Redecoded::default();
             let mut points = Vec::new();
             for archived in uplinks::payloads_between(c, dev_eui, range.from, range.to)? {

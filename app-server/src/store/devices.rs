@@ -106,7 +106,9 @@ pub struct DeviceRow {
 }
 
 const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
-    d.created_at, d.last_uplink_at, d.last_join_at, d.battery, d.margin, d.status_at,
+        d.created_at,
+    (SELECT received_at FROM uplinks u WHERE u.device_id = d.id ORDER BY u.id DESC LIMIT 1),
+    d.last_join_at, d.battery, d.margin, d.status_at,
     a.dev_addr, a.f_cnt_up, a.f_cnt_down, p.dev_addr";
 
 const FROM: &str = "devices d
@@ -336,14 +338,6 @@ pub fn exists(connection: &Connection, id: &str) -> Result<bool, StoreError> {
         "SELECT count(*) FROM devices WHERE id = ?1",
         [id],
     )? > 0)
-}
-
-/// The model a device decodes with.
-pub fn model(connection: &Connection, dev_eui: DevEui) -> Result<Option<String>, StoreError> {
-    Ok(connection
-        .prepare_cached("SELECT model FROM devices WHERE id = ?1")?
-        .query_row([dev_eui.to_string()], |row| row.get(0))
-        .optional()?)
 }
 
 /// Records a device's DevStatusAns.

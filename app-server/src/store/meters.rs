@@ -342,37 +342,40 @@ pub fn inputs_of_device(
     connection: &Connection,
     device: &str,
 ) -> Result<Vec<MeterInput>, StoreError> {
-    connection
-        .prepare_cached(
-            "SELECT id, resource, house_id, coalesce(channel, 1), initial_index, pulse_weight,
-                    commissioned_at, removed_at
-                          FROM meters WHERE device_id = ?1",
-        )?
-        .query_map([device], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, u8>(3)?,
-                row.get::<_, f64>(4)?,
-                row.get::<_, Option<f64>>(5)?,
-                row.get::<_, Option<i64>>(6)?,
-                row.get::<_, Option<i64>>(7)?,
-            ))
-        })?
-        .map(|row| {
-            let (meter_id, resource, house_id, channel, initial_index, pulse_weight, from, until) =
-                row?;
-            Ok(MeterInput {
-                meter_id,
-                resource: parse_column(&format!("meter {meter_id}"), &resource)?,
-                house_id,
-                channel,
-                initial_index,
-                pulse_weight,
-                from: from.map(from_millis).transpose()?,
-                until: until.map(from_millis).transpose()?,
-            })
-        })
-        .collect()
+    Ok(model_and_inputs(connection, device)?
+        .map(|(_, inputs)| inputs)
+        .unwrap_or_default())
+}
+
+/// The model a registered device decodes with, and [`inputs_of_device`], in one lookup (ingest
+/// needs both for every uplink); none for an unknown device.
+pub fn model_and_inputs(
+    connection: &Connection,
+    device: &str,
+) -> Result<Option<(String, Vec<MeterInput>)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT d.model, m.id, m.resource, m.house_id, coalesce(m.channel, 1), m.initial_index,
+                m.pulse_weight, m.commissioned_at, m.removed_at
+         FROM devices d LEFT JOIN meters m ON m.device_id = d.id WHERE d.id = ?1",
+    )?;
+    let mut rows = statement.query([device])?;
+    let mut found: Option<(String, Vec<MeterInput>)> = None;
+    while let Some(row) = rows.next()? {
+        let (_, inputs) = found.get_or_insert((row.get(0)?, Vec::new()));
+        let Some(meter_id) = row.get::<_, Option<i64>>(1)? else {
+            break;
+        };
+        let resource: String = row.get(2)?;
+        inputs.push(MeterInput {
+            meter_id,
+            resource: parse_column(&format!("meter {meter_id}"), &resource)?,
+            house_id: row.get(3)?,
+            channel: row.get(4)?,
+            initial_index: row.get(5)?,
+            pulse_weight: row.get(6)?,
+            from: row.get::<_, Option<i64>>(7)?.map(from_millis).transpose()?,
+            until: row.get::<_, Option<i64>>(8)?.map(from_millis).transpose()?,
+        });
+    }
+    Ok(found)
 }

@@ -113,6 +113,16 @@ pub fn record_uplink(
     f_cnt: u32,
 ) -> Result<(), StoreError> {
     let (device, dev_addr) = (dev_eui.to_string(), dev_addr.to_string());
+    let on_active = connection
+        .prepare_cached(
+            "UPDATE device_sessions SET f_cnt_up = ?3
+             WHERE device_id = ?1 AND slot = 'active' AND dev_addr = ?2
+                   AND (f_cnt_up IS NULL OR f_cnt_up < ?3)",
+        )?
+        .execute(params![device, dev_addr, f_cnt])?;
+    if on_active == 1 {
+        return Ok(());
+    }
     let promoted = connection
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",

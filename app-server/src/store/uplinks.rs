@@ -82,9 +82,6 @@ pub fn insert(
         ])?;
     let id = connection.last_insert_rowid();
     sessions::record_uplink(connection, uplink.dev_eui, uplink.dev_addr, uplink.f_cnt)?;
-    connection
-        .prepare_cached("UPDATE devices SET last_uplink_at = max(coalesce(last_uplink_at, 0), ?2) WHERE id = ?1")?
-                .execute(params![device, received_at])?;
     Ok(id)
 }
 
