@@ -2,18 +2,14 @@
 //! monotonicity and never stored twice, measured readings of one millisecond kept apart, status
 //! flags stored when they change, and retention deleting only what is older than its cutoff.
 
+mod common;
+
 use app_server::metering::{self, Placed, Placement};
-use app_server::store::devices::{self, NewActivation, NewDevice};
-use app_server::store::houses::{self, NewHouse};
-use app_server::store::meters::{self, MeterRole, NewMeter};
 use app_server::store::readings::{self, Inserted, NewReading, Source};
 use app_server::store::series::{self, Owner, SeriesKey};
-use app_server::store::{Store, StoreOptions, uplinks};
+use app_server::store::{Store, uplinks};
 use jiff::{SignedDuration, Timestamp};
-use schemas::{
-    AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, Quantity, Resource, SessionCounters,
-    SessionRecord, Uplink,
-};
+use schemas::{Quantity, Resource};
 
 const DEVICE: &str = "70b3d50000000e01";
 
@@ -22,66 +18,12 @@ fn at(minutes: i64) -> Timestamp {
     "2026-11-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
 }
 
-/// A store with one device, one house and one meter (id returned) reading the device.
+/// A store with one device read by one meter (its id returned).
 async fn setup(dir: &std::path::Path) -> (Store, i64) {
-    let store = Store::open(&StoreOptions {
-        data_dir: dir.to_path_buf(),
-        max_batch: 100,
-        queue: 100,
-    })
-    .unwrap();
+    let store = common::open(dir);
     let meter = store
         .writer()
-        .write(|c| {
-            devices::insert(
-                c,
-                &NewDevice {
-                    dev_eui: DEVICE.parse().unwrap(),
-                    mac_version: MacVersion::default(),
-                    model: "pulse1".into(),
-                    application: "default".into(),
-                    activation: NewActivation::Abp(SessionRecord {
-                        dev_addr: DevAddr::from_u32(0x2601_0e01),
-                        nwk_s_key: NwkSKey::from_bytes([1; 16]),
-                        app_s_key: AppSKey::from_bytes([2; 16]),
-                        counters: SessionCounters::default(),
-                        rx: Default::default(),
-                    }),
-                    created_at: at(0),
-                },
-            )?;
-            let house = houses::insert_house(
-                c,
-                &NewHouse {
-                    address: "Kazan, Baumana 1".into(),
-                    timezone: "Europe/Moscow".into(),
-                    total_area: 3000.0,
-                    common_area: 400.0,
-                    organisation_id: None,
-                    suppliers: Vec::new(),
-                    odn_norms: Default::default(),
-                    distribute_excess_odn: false,
-                    created_at: at(0),
-                },
-            )?;
-            meters::insert(
-                c,
-                &NewMeter {
-                    serial: "M-1".into(),
-                    resource: Resource::ColdWater,
-                    role: MeterRole::House,
-                    house_id: house,
-                    apartment: None,
-                    device: Some(DEVICE.into()),
-                    channel: None,
-                    initial_index: 0.0,
-                    pulse_weight: Some(1.0),
-                    commissioned_at: None,
-                    verified_until: None,
-                    created_at: at(0),
-                },
-            )
-        })
+        .write(|c| common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 1.0))
         .await
         .unwrap();
     (store, meter)
@@ -253,25 +195,6 @@ async fn status_flags_are_stored_when_first_seen_and_when_they_change() {
     );
 }
 
-fn uplink(f_cnt: u32, received_at: Timestamp) -> Uplink {
-    Uplink {
-        deduplication_id: uuid::Uuid::new_v4(),
-        dev_eui: DEVICE.parse::<DevEui>().unwrap(),
-        dev_addr: DevAddr::from_u32(0x2601_0e01),
-        received_at,
-        f_cnt,
-        f_port: Some(1),
-        payload: vec![1, 0, 0, 0],
-        confirmed: false,
-        adr: false,
-        ack: false,
-        adr_ack_req: false,
-        mac_commands: Vec::new(),
-        rx: Vec::new(),
-        phy_payload: vec![0x40],
-    }
-}
-
 #[tokio::test]
 async fn retention_deletes_what_is_older_than_the_cutoff_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +226,11 @@ async fn retention_deletes_what_is_older_than_the_cutoff_and_nothing_else() {
                 readings::insert(c, &reading(meter, minutes, f64::from(f_cnt)))?;
                 series::insert_value(c, battery, at(minutes), 90.0, None)?;
                 series::record_status(c, magnet, at(minutes), f_cnt % 2 == 1, None)?;
-                uplinks::insert(c, &uplink(f_cnt, at(minutes)), &Default::default())?;
+                uplinks::insert(
+                    c,
+                    &common::uplink(DEVICE, f_cnt, 1, at(minutes)),
+                    &Default::default(),
+                )?;
             }
             Ok(())
         })
