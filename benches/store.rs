@@ -18,8 +18,8 @@ use app_server::store::{Store, StoreOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use schemas::{
-    AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, Resource, RxMeta, SessionCounters,
-    SessionRecord, Uplink,
+    AppSKey, Carrier, DevAddr, DevEui, Lorawan, MacVersion, NwkSKey, Resource, RxMeta,
+    SessionCounters, SessionRecord, Uplink,
 };
 use tokio::sync::mpsc;
 
@@ -62,17 +62,19 @@ fn populated(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Store 
                 devices::insert(
                     c,
                     &NewDevice {
-                        dev_eui: dev_eui(n),
                         mac_version: MacVersion::default(),
                         model: "pulse1".into(),
                         application: "default".into(),
-                        activation: NewActivation::Abp(SessionRecord {
-                            dev_addr: DevAddr::from_u32(n),
-                            nwk_s_key: NwkSKey::from_bytes([1; 16]),
-                            app_s_key: AppSKey::from_bytes([2; 16]),
-                            counters: SessionCounters::default(),
-                            rx: Default::default(),
-                        }),
+                        activation: NewActivation::Abp {
+                            dev_eui: dev_eui(n),
+                            session: SessionRecord {
+                                dev_addr: DevAddr::from_u32(n),
+                                nwk_s_key: NwkSKey::from_bytes([1; 16]),
+                                app_s_key: AppSKey::from_bytes([2; 16]),
+                                counters: SessionCounters::default(),
+                                rx: Default::default(),
+                            },
+                        },
                         created_at: now,
                     },
                 )?;
@@ -123,19 +125,21 @@ fn uplink(n: u32, f_cnt: u32, received_at: Timestamp) -> Uplink {
         .collect();
     Uplink {
         deduplication_id: uuid::Uuid::new_v4(),
-        dev_eui: dev_eui(n),
-        dev_addr: DevAddr::from_u32(n),
+        device: dev_eui(n).into(),
         received_at,
         f_cnt,
         f_port: Some(1),
         payload,
         confirmed: false,
-        adr: true,
-        ack: false,
-        adr_ack_req: false,
-        mac_commands: Vec::new(),
-        rx,
         phy_payload: vec![0x40; 18],
+        carrier: Carrier::Lorawan(Lorawan {
+            dev_addr: DevAddr::from_u32(n),
+            adr: true,
+            ack: false,
+            adr_ack_req: false,
+            mac_commands: Vec::new(),
+            rx,
+        }),
     }
 }
 
@@ -156,6 +160,7 @@ fn store_ingest(c: &mut Criterion) {
             codecs: CodecSet::load(models.path().to_path_buf()).unwrap(),
             metrics: Arc::clone(&metrics),
             publishers: Publishers::default(),
+            settle: None,
             max_in_flight: 20_000,
         }
         .run(receiver),

@@ -1,47 +1,75 @@
 //! The application server's view of the network server: `app_server::Network` implemented over
-//! `network_server::NetworkServer`.
+//! the LoRaWAN `NetworkServer` and the `NbIotServer`, and storage's news of NB-IoT uplinks
+//! handed to the endpoint that acknowledges them.
 
 use std::sync::Arc;
 
-use network_server::NetworkServer;
+use app_server::ingest::{Settle, Settled};
+use app_server::store::devices::Registration;
+use network_server::{NbIotServer, NetworkServer};
 use schemas::{
-    DevEui, DeviceRecord, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
+    DeviceId, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
     SessionCounters,
 };
 
-/// Joins the two crates; neither depends on the other.
-pub struct NetworkBridge(pub Arc<NetworkServer>);
+/// Joins the crates; none depends on the others.
+pub struct NetworkBridge {
+    pub lorawan: Arc<NetworkServer>,
+    pub nbiot: Arc<NbIotServer>,
+}
 
 impl app_server::Network for NetworkBridge {
     fn register_gateway(&self, record: GatewayRecord) {
-        self.0.gateways().register(record);
+        self.lorawan.gateways().register(record);
     }
 
     fn unregister_gateway(&self, gateway_eui: &GatewayEui) {
-        self.0.gateways().unregister(gateway_eui);
+        self.lorawan.gateways().unregister(gateway_eui);
     }
 
     fn gateway_runtime(&self, gateway_eui: &GatewayEui) -> Option<GatewayRuntime> {
-        self.0.gateways().runtime(gateway_eui)
+        self.lorawan.gateways().runtime(gateway_eui)
     }
 
     fn gateway_snapshots(&self) -> Vec<GatewaySnapshot> {
-        self.0.gateways().snapshot()
+        self.lorawan.gateways().snapshot()
     }
 
-    fn register_device(&self, record: &DeviceRecord) {
-        self.0.devices().insert(record);
+    fn register_device(&self, record: &Registration) {
+        match record {
+            Registration::Lorawan(record) => self.lorawan.devices().insert(record),
+            Registration::NbIot(record) => self.nbiot.register(record),
+        }
     }
 
-    fn enqueue(&self, dev_eui: &DevEui, item: QueueItem) -> bool {
-        self.0.devices().enqueue(dev_eui, item)
+    fn enqueue(&self, device: DeviceId, item: QueueItem) -> bool {
+        match device {
+            DeviceId::DevEui(dev_eui) => self.lorawan.devices().enqueue(&dev_eui, item),
+            DeviceId::Imei(imei) => self.nbiot.enqueue(imei.as_u64(), item),
+        }
     }
 
-    fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters> {
-        self.0.devices().counters(dev_eui)
+    fn session_counters(&self, device: DeviceId) -> Option<SessionCounters> {
+        match device {
+            DeviceId::DevEui(dev_eui) => self.lorawan.devices().counters(&dev_eui),
+            DeviceId::Imei(imei) => self.nbiot.counters(imei.as_u64()),
+        }
     }
 
     fn render_metrics(&self, out: &mut String) {
-        self.0.render_metrics(out);
+        self.lorawan.render_metrics(out);
+        self.nbiot.metrics().render(out);
+    }
+}
+
+/// Storage's news of NB-IoT uplinks, for their acknowledgements.
+pub struct NbIotSettle(pub Arc<NbIotServer>);
+
+impl Settle for NbIotSettle {
+    fn settled(&self, uplinks: &[Settled]) {
+        for uplink in uplinks {
+            self.0
+                .settled(uplink.deduplication_id, uplink.stored, uplink.decode_error);
+        }
     }
 }

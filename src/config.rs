@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use app_server::{ApiConfig, SinksConfig, StorageConfig};
 use codecs::CodecsConfig;
-use network_server::NetworkConfig;
+use network_server::{NbIotConfig, NetworkConfig};
 use serde::Deserialize;
 
 /// The file read when `--config` is not given; without it, built-in defaults apply.
@@ -17,6 +17,7 @@ const DEFAULT_CONFIG: &str = "config.toml";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub network: NetworkConfig,
+    pub nbiot: NbIotConfig,
     pub api: ApiConfig,
     pub storage: StorageConfig,
     pub codecs: CodecsConfig,
@@ -80,6 +81,11 @@ impl Config {
                 .parse()
                 .with_context(|| format!("METERD_API_BIND={bind}"))?;
         }
+        if let Some(bind) = var("METERD_NBIOT_BIND") {
+            self.nbiot.bind = bind
+                .parse()
+                .with_context(|| format!("METERD_NBIOT_BIND={bind}"))?;
+        }
         if let Some(bind) = var("METERD_GWMP_BIND") {
             self.network.gwmp_bind = bind
                 .parse()
@@ -126,6 +132,7 @@ mod tests {
             ("METERD_DATA_DIR", "/var/lib/meterd"),
             ("METERD_API_BIND", "127.0.0.1:0"),
             ("METERD_GWMP_BIND", "127.0.0.1:0"),
+            ("METERD_NBIOT_BIND", "127.0.0.1:0"),
             ("METERD_ADMIN_TOKEN", "secret"),
             ("METERD_LOG", "debug"),
         ]
@@ -137,6 +144,7 @@ mod tests {
         assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/meterd"));
         assert_eq!(config.api.bind.port(), 0);
         assert_eq!(config.network.gwmp_bind.port(), 0);
+        assert_eq!(config.nbiot.bind.port(), 0);
         assert_eq!(config.api.admin_token.as_deref(), Some("secret"));
         assert_eq!(config.log.filter, "debug");
     }

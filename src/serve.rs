@@ -18,7 +18,7 @@ use app_server::publish::{Publisher, Publishers};
 use app_server::retention;
 use app_server::sinks::influxdb::InfluxSink;
 use app_server::{Network, Store, auth, registry};
-use network_server::{EventSink, NetworkServer, Persist};
+use network_server::{EventSink, NbIotServer, NetworkServer, Persist};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-use crate::bridge::NetworkBridge;
+use crate::bridge::{NbIotSettle, NetworkBridge};
 use crate::config::Config;
 
 /// Logs go to stderr; stdout carries only the lines tools read (`listening …`, the first token).
@@ -50,16 +50,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     let store = Store::open(&config.storage.store_options())
         .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
-    let (events, persist) = EventSink::channel(config.network.uplink_queue);
-    let (network_server, expiries) = NetworkServer::new(&config.network, events);
-    let network: Arc<dyn Network> = Arc::new(NetworkBridge(Arc::clone(&network_server)));
-    let (gateways, devices) =
-        registry::restore(&store, network.as_ref()).context("loading the registry")?;
-    info!(gateways, devices, data_dir = %config.storage.data_dir.display(), "registry loaded");
-    let new_token = auth::bootstrap(&store, config.api.admin_token.clone())
-        .await
-        .context("setting up the admin token")?;
-
     let gwmp = UdpSocket::bind(config.network.gwmp_bind)
         .await
         .map(Arc::new)
@@ -69,16 +59,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 config.network.gwmp_bind
             )
         })?;
+    let nbiot_socket = UdpSocket::bind(config.nbiot.bind)
+        .await
+        .map(Arc::new)
+        .with_context(|| format!("binding the NB-IoT UDP socket to {}", config.nbiot.bind))?;
     let api = TcpListener::bind(config.api.bind)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.api.bind))?;
-    announce(&gwmp, &api, new_token)?;
+    let (events, persist) = EventSink::channel(config.network.uplink_queue);
+    let (uplinks, uplink_queue) = mpsc::channel(config.network.uplink_queue.max(1));
+    let (network_server, expiries) = NetworkServer::new(&config.network, events.clone());
+    let nbiot = NbIotServer::new(Arc::clone(&nbiot_socket), events);
+    let network: Arc<dyn Network> = Arc::new(NetworkBridge {
+        lorawan: Arc::clone(&network_server),
+        nbiot: Arc::clone(&nbiot),
+    });
+    let (gateways, devices) =
+        registry::restore(&store, network.as_ref()).context("loading the registry")?;
+    info!(gateways, devices, data_dir = %config.storage.data_dir.display(), "registry loaded");
+    let new_token = auth::bootstrap(&store, config.api.admin_token.clone())
+        .await
+        .context("setting up the admin token")?;
+
+    announce(&gwmp, &nbiot_socket, &api, new_token)?;
 
     let input = CancellationToken::new();
     let drain = CancellationToken::new();
     let events_done = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let (uplinks, uplink_queue) = mpsc::channel(config.network.uplink_queue.max(1));
     let ingest_metrics = Arc::new(IngestMetrics::default());
     let influx = config.sinks.influxdb.clone().map(|influx| {
         info!(url = %influx.url, bucket = %influx.bucket, "InfluxDB sink on");
@@ -103,6 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
         async move { server.serve_gwmp(socket, input).await }
     });
+    let nbiot_loop = tasks.spawn(Arc::clone(&nbiot).serve(uplinks.clone(), input.clone()));
     let frame_loop =
         tasks.spawn(Arc::clone(&network_server).run_frames(expiries, uplinks, gwmp, drain.clone()));
     let event_loop = tasks.spawn(store_events(store.clone(), persist, events_done.clone()));
@@ -112,6 +121,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             codecs: codecs.clone(),
             metrics: Arc::clone(&ingest_metrics),
             publishers: publishers.clone(),
+            settle: Some(Arc::new(NbIotSettle(Arc::clone(&nbiot)))),
             max_in_flight: config.storage.ingest_in_flight,
         }
         .run(uplink_queue),
@@ -160,6 +170,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     input.cancel();
     let _ = socket_loop.await;
+    let _ = nbiot_loop.await;
     drain.cancel();
     let _ = frame_loop.await;
     events_done.cancel();
@@ -179,6 +190,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tasks.wait().await;
     store.close().await;
+    nbiot.finish().await;
     sinks_done.cancel();
     if let Some(task) = influx_task {
         let _ = task.await;
@@ -235,9 +247,15 @@ async fn store_events(store: Store, mut persist: mpsc::Receiver<Persist>, done: 
 }
 
 /// Prints the bound addresses (and a newly generated token) on stdout, one line each.
-fn announce(gwmp: &UdpSocket, api: &TcpListener, new_token: Option<String>) -> anyhow::Result<()> {
+fn announce(
+    gwmp: &UdpSocket,
+    nbiot: &UdpSocket,
+    api: &TcpListener,
+    new_token: Option<String>,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening gwmp={}", gwmp.local_addr()?)?;
+    writeln!(out, "listening nbiot={}", nbiot.local_addr()?)?;
     writeln!(out, "listening api={}", api.local_addr()?)?;
     if let Some(token) = new_token {
         writeln!(out, "admin token (shown once, store it): {token}")?;

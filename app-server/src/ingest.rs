@@ -11,10 +11,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use jiff::Timestamp;
 use rusqlite::{Connection, Transaction};
-use schemas::Uplink;
+use schemas::{Carrier, Kind, Measurement, Uplink};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{error, warn};
+use uuid::Uuid;
 
 use codecs::Codecs;
 
@@ -23,7 +25,7 @@ use crate::decoding;
 use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
 use crate::publish::{Point, Publishers};
-use crate::store::{Completion, Job, Store, StoreError, in_savepoint, meters, uplinks};
+use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
 
 /// Uplinks taken into one write job at most.
 const MAX_UPLINKS_PER_JOB: usize = 512;
@@ -129,12 +131,31 @@ impl IngestMetrics {
     }
 }
 
+/// What became of an uplink whose sender waits for it to be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub deduplication_id: Uuid,
+    /// Durably stored; false when the store refused it or the commit failed.
+    pub stored: bool,
+    /// Stored raw: its codec could not read it.
+    pub decode_error: bool,
+}
+
+/// Told, after each commit, what became of the uplinks whose senders wait for durability
+/// (NB-IoT meters are acknowledged only once their frame is stored). Called on the store's
+/// writer thread: it must only hand the news on.
+pub trait Settle: Send + Sync {
+    fn settled(&self, uplinks: &[Settled]);
+}
+
 /// The ingest stage: what it stores into and hands on to.
 pub struct Ingest {
     pub store: Store,
     pub codecs: CodecSet,
     pub metrics: Arc<IngestMetrics>,
     pub publishers: Publishers,
+    /// Told when uplinks whose senders wait are stored.
+    pub settle: Option<Arc<dyn Settle>>,
     /// Uplinks handed to the store and not yet committed, at most.
     pub max_in_flight: usize,
 }
@@ -157,6 +178,7 @@ impl Ingest {
                 codecs: self.codecs.current(),
                 metrics: Arc::clone(&self.metrics),
                 publishers: self.publishers.clone(),
+                settle: self.settle.clone(),
                 permit,
             };
             if let Err(error) = self.store.writer().submit(Box::new(job)).await {
@@ -173,6 +195,7 @@ struct UplinkBatch {
     codecs: Arc<Codecs>,
     metrics: Arc<IngestMetrics>,
     publishers: Publishers,
+    settle: Option<Arc<dyn Settle>>,
     /// Its share of the in-flight bound, given back once the job's transaction has ended.
     permit: OwnedSemaphorePermit,
 }
@@ -184,6 +207,8 @@ struct Stored {
     codec_errors: u64,
     tally: Tally,
     points: Vec<Point>,
+    /// The uplinks whose senders wait, stored or not.
+    settled: Vec<Settled>,
 }
 
 impl UplinkBatch {
@@ -194,7 +219,7 @@ impl UplinkBatch {
         uplink: &Uplink,
         stored: &mut Stored,
     ) -> Result<(), StoreError> {
-        let device = uplink.dev_eui.to_string();
+        let device = uplink.device.to_string();
         let (model, inputs) = meters::model_and_inputs(connection, &device)?.unwrap_or_default();
         let decoded = decoding::decode(
             &self.codecs,
@@ -206,8 +231,20 @@ impl UplinkBatch {
         let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
         stored.uplinks += 1;
         stored.codec_errors += u64::from(decoded.codec_error.is_some());
+        if awaits_storage(uplink) {
+            stored.settled.push(Settled {
+                deduplication_id: uplink.deduplication_id,
+                stored: true,
+                decode_error: decoded.codec_error.is_some(),
+            });
+        }
         if decoded.measurements.is_empty() {
             return Ok(());
+        }
+        if let Some(device_time) = device_clock(&decoded.measurements) {
+            let offset = device_time.duration_since(uplink.received_at).as_millis();
+            let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+            devices::record_clock_offset(connection, &device, offset, uplink.received_at)?;
         }
 
         let placement = metering::place(&decoded.measurements, &inputs, uplink.received_at);
@@ -246,10 +283,18 @@ impl UplinkBatch {
                     stored.codec_errors += one.codec_errors;
                     stored.tally.add(&one.tally);
                     stored.points.append(&mut one.points);
+                    stored.settled.append(&mut one.settled);
                 }
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    warn!(%error, dev_eui = %uplink.dev_eui, f_cnt = uplink.f_cnt, "uplink not stored");
+                    warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
+                    if awaits_storage(uplink) {
+                        stored.settled.push(Settled {
+                            deduplication_id: uplink.deduplication_id,
+                            stored: false,
+                            decode_error: false,
+                        });
+                    }
                 }
             }
         }
@@ -259,14 +304,23 @@ impl UplinkBatch {
 
 impl Job for UplinkBatch {
     fn run(self: Box<Self>, transaction: &mut Transaction<'_>) -> Completion {
-        let stored = self.store_all(transaction);
+        let mut stored = self.store_all(transaction);
         let UplinkBatch {
             metrics,
             publishers,
+            settle,
             permit,
             ..
         } = *self;
         Box::new(move |committed| {
+            if let Some(settle) = settle.filter(|_| !stored.settled.is_empty()) {
+                if committed.is_err() {
+                    for settled in &mut stored.settled {
+                        settled.stored = false;
+                    }
+                }
+                settle.settled(&stored.settled);
+            }
             match committed {
                 Ok(()) => {
                     metrics.stored.fetch_add(stored.uplinks, Ordering::Relaxed);
@@ -289,6 +343,58 @@ impl Job for UplinkBatch {
         self.metrics
             .failed
             .fetch_add(self.uplinks.len() as u64, Ordering::Relaxed);
+        if let Some(settle) = &self.settle {
+            let lost: Vec<Settled> = self
+                .uplinks
+                .iter()
+                .filter(|uplink| awaits_storage(uplink))
+                .map(|uplink| Settled {
+                    deduplication_id: uplink.deduplication_id,
+                    stored: false,
+                    decode_error: false,
+                })
+                .collect();
+            settle.settled(&lost);
+        }
         error!(%error, uplinks = self.uplinks.len(), "uplinks lost: the store could not write");
+    }
+}
+
+/// Whether the uplink's sender waits for it to be stored before it is answered.
+fn awaits_storage(uplink: &Uplink) -> bool {
+    matches!(uplink.carrier, Carrier::NbIot)
+}
+
+/// The device's own clock as a payload shows it: the latest time among its instant values and
+/// status flags (indexes with times are archive records, past by nature); none when the payload
+/// carries no time of the device.
+fn device_clock(measurements: &[Measurement]) -> Option<Timestamp> {
+    measurements
+        .iter()
+        .filter(|m| m.quantity.kind() != Kind::Index)
+        .filter_map(|m| m.time)
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::Quantity;
+
+    use super::*;
+
+    #[test]
+    fn the_device_clock_is_its_latest_status_or_instant_time_not_an_archive_record() {
+        let at = |text: &str| text.parse::<Timestamp>().ok();
+        let measurements = [
+            Measurement::new(Quantity::Volume, 1.0).at(at("2026-11-21T02:00:00Z")),
+            Measurement::new(Quantity::Battery, 87.0).at(at("2026-11-21T02:30:00Z")),
+            Measurement::status(Quantity::Leak, true).at(at("2026-11-21T02:29:00Z")),
+        ];
+        assert_eq!(device_clock(&measurements), at("2026-11-21T02:30:00Z"));
+        assert_eq!(device_clock(&measurements[..1]), None);
+        assert_eq!(
+            device_clock(&[Measurement::new(Quantity::Battery, 87.0)]),
+            None
+        );
     }
 }

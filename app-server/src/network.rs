@@ -2,9 +2,11 @@
 //! real network server; tests may implement it over nothing.
 
 use schemas::{
-    DevEui, DeviceRecord, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
+    DeviceId, GatewayEui, GatewayRecord, GatewayRuntime, GatewaySnapshot, QueueItem,
     SessionCounters,
 };
+
+use crate::store::devices::Registration;
 
 /// The network server, as seen from the registry and the API.
 pub trait Network: Send + Sync {
@@ -16,12 +18,12 @@ pub trait Network: Send + Sync {
     fn gateway_runtime(&self, gateway_eui: &GatewayEui) -> Option<GatewayRuntime>;
     /// Registration and live state of every gateway, for persistence.
     fn gateway_snapshots(&self) -> Vec<GatewaySnapshot>;
-    /// A LoRaWAN device was registered (or loaded at start).
-    fn register_device(&self, record: &DeviceRecord);
+    /// A device of either network was registered (or loaded at start).
+    fn register_device(&self, record: &Registration);
     /// A downlink was queued for a device; `false` when the network server does not know it.
-    fn enqueue(&self, dev_eui: &DevEui, item: QueueItem) -> bool;
-    /// The live counters of a device's session.
-    fn session_counters(&self, dev_eui: &DevEui) -> Option<SessionCounters>;
+    fn enqueue(&self, device: DeviceId, item: QueueItem) -> bool;
+    /// The live counters of a device: its LoRaWAN session's, or its NB-IoT frames'.
+    fn session_counters(&self, device: DeviceId) -> Option<SessionCounters>;
     /// Appends the network server's metrics in the Prometheus text format.
     fn render_metrics(&self, out: &mut String);
 }

@@ -7,7 +7,7 @@ use schemas::NetworkEvent;
 use tokio::sync::oneshot;
 use tracing::error;
 
-use crate::store::{Completion, Job, StoreError, devices, in_savepoint, queue, sessions};
+use crate::store::{Completion, Job, StoreError, devices, in_savepoint, nbiot, queue, sessions};
 
 /// One event to store, and whom to tell.
 pub struct EventJob {
@@ -64,6 +64,22 @@ pub fn apply(connection: &rusqlite::Connection, event: &NetworkEvent) -> Result<
             margin_db,
             at,
         } => devices::record_status(connection, *dev_eui, *battery, *margin_db, *at),
+        NetworkEvent::NbIotCommandSent {
+            imei,
+            item_id,
+            f_cnt_down,
+            acked_f_cnt,
+            attempts,
+            at,
+        } => nbiot::record_command_sent(
+            connection,
+            *imei,
+            *item_id,
+            *f_cnt_down,
+            *acked_f_cnt,
+            *attempts,
+            *at,
+        ),
         NetworkEvent::Queue {
             id,
             state,

@@ -4,19 +4,30 @@
 use jiff::Timestamp;
 
 use crate::network::Network;
-use crate::store::{Store, StoreError, devices, gateways};
+use crate::store::devices::Registration;
+use crate::store::{Store, StoreError, devices, gateways, nbiot};
 
-/// Hands every stored gateway and device to the network server; returns how many of each.
+/// Hands every stored gateway and device (LoRaWAN and NB-IoT) to the network server; returns
+/// how many of each.
 pub fn restore(store: &Store, network: &dyn Network) -> Result<(usize, usize), StoreError> {
-    let (gateways, devices) =
-        store.read_blocking(|c| Ok((gateways::records(c)?, devices::records(c)?)))?;
+    let (gateways, lorawan, meters) = store.read_blocking(|c| {
+        Ok((
+            gateways::records(c)?,
+            devices::records(c)?,
+            nbiot::records(c)?,
+        ))
+    })?;
     for record in &gateways {
         network.register_gateway(*record);
     }
-    for record in &devices {
-        network.register_device(record);
+    let devices = lorawan.len() + meters.len();
+    for record in lorawan {
+        network.register_device(&Registration::Lorawan(record));
     }
-    Ok((gateways.len(), devices.len()))
+    for record in meters {
+        network.register_device(&Registration::NbIot(record));
+    }
+    Ok((gateways.len(), devices))
 }
 
 /// Persists the live state of every gateway, registering those the network server auto-registered.

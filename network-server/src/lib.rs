@@ -1,5 +1,6 @@
-//! meterd's LoRaWAN network server: Semtech UDP gateways in, deduplicated and decrypted
-//! [`schemas::Uplink`]s out. It knows nothing of meters or houses.
+//! meterd's network server: Semtech UDP gateways (LoRaWAN) and NB-IoT meters in, deduplicated,
+//! authenticated and decrypted [`schemas::Uplink`]s out. It knows nothing of meters' placement or
+//! houses.
 //!
 //! # Layout, in pipeline order
 //! - [`gwmp`]: the Semtech UDP packet-forwarder protocol, one file per packet kind.
@@ -17,6 +18,7 @@
 //! - [`netid`]: the NetID and the DevAddr block joined devices get addresses from.
 //! - [`server`]: the socket loop and the frame loop that tie these together.
 //! - [`metrics`]: counters, with a cause for every deliberate drop.
+//! - [`nbiot`]: NB-IoT meters' UDP frames, their acknowledgements and commands.
 
 pub mod config;
 pub mod dedup;
@@ -29,6 +31,7 @@ pub mod gps;
 pub mod gwmp;
 pub mod join;
 pub mod metrics;
+pub mod nbiot;
 pub mod netid;
 pub mod region;
 pub mod server;
@@ -37,4 +40,5 @@ pub mod uplink;
 pub use config::NetworkConfig;
 pub use events::{EventSink, Persist};
 pub use metrics::DropCause;
+pub use nbiot::{NbIotConfig, NbIotServer};
 pub use server::{ExpiryQueue, NetworkServer};

@@ -294,12 +294,12 @@ impl NetworkServer {
                     Err(mpsc::error::TrySendError::Full(uplink)) => {
                         self.metrics.dropped(DropCause::UplinkQueueFull);
                         self.shed_warning.hit(|shed| {
-                            warn!(shed, last_dev_eui = %uplink.dev_eui, "storage is behind: uplinks shed (uplink queue full)");
+                            warn!(shed, last_device = %uplink.device, "storage is behind: uplinks shed (uplink queue full)");
                         });
                     }
                     Err(mpsc::error::TrySendError::Closed(uplink)) => {
                         self.metrics.dropped(DropCause::UplinkQueueFull);
-                        warn!(dev_eui = %uplink.dev_eui, "uplink channel closed, uplink dropped");
+                        warn!(device = %uplink.device, "uplink channel closed, uplink dropped");
                     }
                 }
             }

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use schemas::{DevAddr, DevEui, NetworkEvent, QueueState, Uplink};
+use jiff::Timestamp;
+use schemas::{Carrier, DevAddr, DevEui, Lorawan, NetworkEvent, QueueState, Uplink};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -115,21 +116,25 @@ impl NetworkServer {
             _ => mac::parse_uplink(frame.f_opts),
         };
         session.accept_uplink(f_cnt);
-        let uplink = Uplink {
-            deduplication_id: Uuid::new_v4(),
-            dev_eui: session.dev_eui,
+        let (f_port, confirmed) = (frame.f_port, frame.confirmed);
+        let lorawan = Lorawan {
             dev_addr: frame.dev_addr,
-            received_at: set.received_at,
-            f_cnt,
-            f_port: frame.f_port,
-            payload,
-            confirmed: frame.confirmed,
             adr: frame.f_ctrl.adr(),
             ack: frame.f_ctrl.ack(),
             adr_ack_req: frame.f_ctrl.adr_ack_req(),
             mac_commands,
             rx: set.rx,
+        };
+        let uplink = Uplink {
+            deduplication_id: Uuid::new_v4(),
+            device: session.dev_eui.into(),
+            received_at: set.received_at,
+            f_cnt,
+            f_port,
+            payload,
+            confirmed,
             phy_payload: set.phy_payload,
+            carrier: Carrier::Lorawan(lorawan),
         };
         let plan = self.devices().get(&session.dev_eui).and_then(|device| {
             self.devices().promote_if_pending(&device, &session);
@@ -148,16 +153,22 @@ impl NetworkServer {
         fallback_region: schemas::Region,
         first_seen: Instant,
     ) -> Option<DataDownlinkPlan> {
-        let best = uplink.best_gateway()?;
+        let lorawan = uplink.lorawan()?;
+        let best = lorawan.best_gateway()?;
         let region = self
             .gateways()
             .region(&best.gateway_eui)
             .unwrap_or(fallback_region);
         let params = RegionalParameters::of(region);
-        let mut mac = self.answer_mac_commands(uplink, best.data_rate.spreading_factor);
+        let mut mac = self.answer_mac_commands(
+            session.dev_eui,
+            lorawan,
+            uplink.received_at,
+            best.data_rate.spreading_factor,
+        );
         let mut state = device.state.lock();
         if let Some(sent) = state.unacknowledged.take() {
-            if uplink.ack {
+            if lorawan.ack {
                 self.record_queue(
                     &sent.item,
                     QueueState::Delivered,
@@ -181,7 +192,7 @@ impl NetworkServer {
         let item = state.queue.pop_front();
         let more = !state.queue.is_empty();
         drop(state);
-        let owed = uplink.confirmed || uplink.adr_ack_req || !mac.is_empty() || item.is_some();
+        let owed = uplink.confirmed || lorawan.adr_ack_req || !mac.is_empty() || item.is_some();
         owed.then(|| DataDownlinkPlan {
             timing: uplink_timing(best, params, first_seen),
             gateway_eui: best.gateway_eui,
@@ -196,7 +207,13 @@ impl NetworkServer {
     }
 
     /// Answers LinkCheckReq and DeviceTimeReq, and records DevStatusAns.
-    fn answer_mac_commands(&self, uplink: &Uplink, spreading_factor: u8) -> Vec<u8> {
+    fn answer_mac_commands(
+        &self,
+        dev_eui: DevEui,
+        uplink: &Lorawan,
+        received_at: Timestamp,
+        spreading_factor: u8,
+    ) -> Vec<u8> {
         let mut answers = Vec::new();
         for command in &uplink.mac_commands {
             match command.cid {
@@ -214,19 +231,20 @@ impl NetworkServer {
                 }
                 mac::DEVICE_TIME => {
                     // The end of the uplink: the gateway's GPS time when it has one, else ours.
-                    let time = uplink.rx.iter().find_map(|rx| rx.gps_time_ms).map_or_else(
-                        || GpsTime::from_utc(uplink.received_at),
-                        GpsTime::from_gps_millis,
-                    );
+                    let time = uplink
+                        .rx
+                        .iter()
+                        .find_map(|rx| rx.gps_time_ms)
+                        .map_or_else(|| GpsTime::from_utc(received_at), GpsTime::from_gps_millis);
                     answers.extend_from_slice(&mac::device_time_ans(time.seconds, time.fraction));
                 }
                 mac::DEV_STATUS => {
                     if let Some(status) = DevStatus::parse(&command.payload) {
                         self.events().record(NetworkEvent::DeviceStatus {
-                            dev_eui: uplink.dev_eui,
+                            dev_eui,
                             battery: status.battery,
                             margin_db: status.margin_db,
-                            at: uplink.received_at,
+                            at: received_at,
                         });
                     }
                 }

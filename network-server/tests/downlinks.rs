@@ -148,7 +148,7 @@ async fn otaa_join_accept_then_data_on_the_new_session() {
         .send(&[push_data(GATEWAY, &[rxpk(&frame, 9_000_000)])])
         .await;
     assert_eq!(uplinks.len(), 1);
-    assert_eq!(uplinks[0].dev_eui, DevEui::from_bytes(DEV_EUI));
+    assert_eq!(uplinks[0].device, DevEui::from_bytes(DEV_EUI).into());
     assert_eq!(uplinks[0].payload, b"hi");
     assert_eq!(
         harness

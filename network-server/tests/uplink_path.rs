@@ -274,9 +274,10 @@ async fn copies_from_three_gateways_make_one_uplink() {
     let uplinks = harness.send(&datagrams).await;
     assert_eq!(uplinks.len(), 1);
     let uplink = &uplinks[0];
-    assert_eq!(uplink.rx.len(), 3);
+    let lorawan = uplink.lorawan().unwrap();
+    assert_eq!(lorawan.rx.len(), 3);
     assert_eq!(
-        uplink.best_gateway().unwrap().gateway_eui,
+        lorawan.best_gateway().unwrap().gateway_eui,
         GatewayEui::from_bytes([2; 8])
     );
     assert_eq!(harness.server.metrics().duplicates(), 2);
@@ -302,11 +303,11 @@ async fn the_mic_tells_apart_devices_sharing_a_dev_addr() {
         .await;
     assert_eq!(mine.len(), 1);
     assert_eq!(
-        mine[0].dev_eui,
-        DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1])
+        mine[0].device,
+        DevEui::from_bytes([0x70, 0xb3, 0xd5, 0, 0, 0, 0, 1]).into()
     );
     assert_eq!(theirs.len(), 1);
-    assert_eq!(theirs[0].dev_eui, twin);
+    assert_eq!(theirs[0].device, twin.into());
     // each device's counter moved on its own: the twin's frame 1 was not a replay
     assert_eq!(harness.server.metrics().drops(DropCause::FCntReplay), 0);
 }
@@ -325,6 +326,8 @@ async fn mac_commands_are_recorded_from_fopts_and_from_port_zero() {
         .await
         .remove(0);
     let recorded: Vec<(&str, &[u8])> = uplink
+        .lorawan()
+        .unwrap()
         .mac_commands
         .iter()
         .map(|c| (c.name.as_str(), c.payload.as_slice()))
@@ -344,7 +347,7 @@ async fn mac_commands_are_recorded_from_fopts_and_from_port_zero() {
     assert_eq!(uplink.f_port, Some(0));
     // the payload decrypted with NwkSKey is the commands themselves
     assert_eq!(uplink.payload, [0x02, 0x03, 0b101]);
-    assert_eq!(uplink.mac_commands.len(), 2);
+    assert_eq!(uplink.lorawan().unwrap().mac_commands.len(), 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -61,6 +61,11 @@ aes_key!(
     /// Root key of an OTAA device (LoRaWAN 1.0.x), from which session keys are derived at join.
     AppKey
 );
+aes_key!(
+    /// An NB-IoT meter's key, from which its frame encryption and MIC keys are derived
+    /// (`schemas/nbiot-frame.md`).
+    NbIotKey
+);
 
 #[cfg(test)]
 mod tests {

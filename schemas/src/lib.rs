@@ -2,6 +2,7 @@
 //! external contracts.
 //!
 //! # Layout
+//! - [`device_id`]: devices of either network — [`DeviceId`], a DevEUI or an [`Imei`].
 //! - [`ids`]: identifiers as hex newtypes — [`DevEui`], [`JoinEui`], [`GatewayEui`], [`DevAddr`].
 //! - [`keys`]: AES-128 keys ([`NwkSKey`], [`AppSKey`], [`AppKey`]) whose `Debug` never prints them.
 //! - [`measurement`]: what codecs make of payloads: [`Measurement`], [`Quantity`] and its unit.
@@ -16,6 +17,7 @@
 //! The dependency graph points one way: every other crate depends on this one, and this one on
 //! none of them.
 
+pub mod device_id;
 pub mod ids;
 pub mod keys;
 pub mod measurement;
@@ -24,14 +26,15 @@ pub mod radio;
 pub mod resource;
 pub mod uplink;
 
+pub use device_id::{DeviceId, DeviceIdError, Imei, ImeiError};
 pub use ids::{DevAddr, DevEui, GatewayEui, IdError, JoinEui};
-pub use keys::{AppKey, AppSKey, NwkSKey};
+pub use keys::{AppKey, AppSKey, NbIotKey, NwkSKey};
 pub use measurement::{Kind, Measurement, Quantity};
 pub use network::{
     DeviceRecord, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
-    JoinCredentials, Location, NetworkEvent, QueueItem, QueueState, RxSettings, SessionCounters,
-    SessionRecord, TxAckCounts,
+    JoinCredentials, Location, NbIotCommand, NbIotRecord, NetworkEvent, QueueItem, QueueState,
+    RxSettings, SessionCounters, SessionRecord, TxAckCounts,
 };
 pub use radio::{LoraDataRate, MacVersion, Region};
 pub use resource::Resource;
-pub use uplink::{MacCommand, RxMeta, Uplink};
+pub use uplink::{Carrier, Lorawan, MacCommand, RxMeta, Uplink};

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::device_id::Imei;
 use crate::ids::{DevAddr, DevEui, GatewayEui, JoinEui};
-use crate::keys::{AppKey, AppSKey, NwkSKey};
+use crate::keys::{AppKey, AppSKey, NbIotKey, NwkSKey};
 use crate::radio::{MacVersion, Region};
 
 /// A registered gateway, as the network server needs it.
@@ -89,6 +90,28 @@ impl Default for RxSettings {
     }
 }
 
+/// An NB-IoT meter as the network server takes it in: its key and frame state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NbIotRecord {
+    pub imei: Imei,
+    pub key: NbIotKey,
+    /// The last accepted frame's counter and MIC, which recognise its retransmissions.
+    pub last_frame: Option<(u32, [u8; 4])>,
+    /// The next downlink counter.
+    pub f_cnt_down: u32,
+    /// Commands not yet delivered, oldest first.
+    pub queue: Vec<NbIotCommand>,
+}
+
+/// A command queued for an NB-IoT meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NbIotCommand {
+    pub item: QueueItem,
+    /// The uplink counter of the last acknowledgement that carried it; a later frame shows the
+    /// meter received it.
+    pub acked_f_cnt: Option<u32>,
+}
+
 /// A downlink waiting in a device's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueItem {
@@ -148,6 +171,17 @@ pub enum NetworkEvent {
         /// 0 external power, 1..254 level, 255 unknown.
         battery: u8,
         margin_db: i8,
+        at: Timestamp,
+    },
+    /// An acknowledgement to an NB-IoT meter carries a command: the downlink counter it uses
+    /// is spent, and the command is sent with the acknowledgement of uplink `acked_f_cnt`.
+    NbIotCommandSent {
+        imei: Imei,
+        item_id: i64,
+        /// The downlink counter the acknowledgement uses.
+        f_cnt_down: u32,
+        acked_f_cnt: u32,
+        attempts: u32,
         at: Timestamp,
     },
     /// A queued downlink changed state.

@@ -1,30 +1,51 @@
 //! The uplink: one deduplicated, authenticated and decrypted frame of one device, as the network
-//! layers hand it to codecs, storage and events.
+//! layers (LoRaWAN and NB-IoT alike) hand it to codecs, storage and events.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{DevAddr, DevEui, GatewayEui};
+use crate::device_id::DeviceId;
+use crate::ids::{DevAddr, GatewayEui};
 use crate::radio::LoraDataRate;
 
-/// One data frame of one device, heard by one or more gateways.
+/// One data frame of one device: a LoRaWAN frame heard by one or more gateways, or an NB-IoT
+/// frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Uplink {
     /// Identifies this frame across logs, storage and events, whatever number of gateways heard it.
     pub deduplication_id: Uuid,
-    pub dev_eui: DevEui,
-    pub dev_addr: DevAddr,
+    pub device: DeviceId,
     /// Server time (UTC) at which the first copy arrived.
     pub received_at: Timestamp,
-    /// Full 32-bit uplink frame counter, reconstructed from the 16 bits on air.
+    /// The device's uplink frame counter (LoRaWAN: the full 32 bits, reconstructed from the 16
+    /// on air).
     pub f_cnt: u32,
-    /// FPort, absent when the frame carries no FRMPayload.
+    /// The port that selects the payload's layout (LoRaWAN FPort, absent when the frame carries
+    /// no FRMPayload).
     pub f_port: Option<u8>,
-    /// Decrypted FRMPayload; for FPort 0 these are MAC commands, also listed in `mac_commands`.
+    /// The decrypted payload; for LoRaWAN FPort 0 these are MAC commands, also listed in
+    /// [`Lorawan::mac_commands`].
     pub payload: Vec<u8>,
-    /// A confirmed uplink asks the network for an acknowledgement.
+    /// The device asks for an acknowledgement (LoRaWAN confirmed uplink; NB-IoT ack flag).
     pub confirmed: bool,
+    /// The frame exactly as received, so it can be examined or decoded again later.
+    pub phy_payload: Vec<u8>,
+    /// The network that carried it, with what that network adds.
+    pub carrier: Carrier,
+}
+
+/// The network an uplink came through, with what that network says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Carrier {
+    Lorawan(Lorawan),
+    NbIot,
+}
+
+/// What a LoRaWAN uplink carries beyond its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lorawan {
+    pub dev_addr: DevAddr,
     /// The device lets the network control its data rate.
     pub adr: bool,
     /// The device acknowledges the last confirmed downlink.
@@ -35,11 +56,19 @@ pub struct Uplink {
     pub mac_commands: Vec<MacCommand>,
     /// Reception metadata of every gateway that heard the frame, best gateway first.
     pub rx: Vec<RxMeta>,
-    /// The frame exactly as received, so it can be examined or decoded again later.
-    pub phy_payload: Vec<u8>,
 }
 
 impl Uplink {
+    /// The LoRaWAN side of the uplink; none for NB-IoT.
+    pub fn lorawan(&self) -> Option<&Lorawan> {
+        match &self.carrier {
+            Carrier::Lorawan(lorawan) => Some(lorawan),
+            Carrier::NbIot => None,
+        }
+    }
+}
+
+impl Lorawan {
     /// The gateway that heard the device best: downlinks go through it.
     pub fn best_gateway(&self) -> Option<&RxMeta> {
         self.rx.first()

@@ -12,6 +12,7 @@ use super::TOKEN;
 pub struct Server {
     child: Child,
     pub gwmp: SocketAddr,
+    pub nbiot: SocketAddr,
     pub api: SocketAddr,
     data_dir: PathBuf,
     config: PathBuf,
@@ -52,6 +53,7 @@ impl Server {
             .env("METERD_DATA_DIR", data_dir)
             .env("METERD_API_BIND", "127.0.0.1:0")
             .env("METERD_GWMP_BIND", "127.0.0.1:0")
+            .env("METERD_NBIOT_BIND", "127.0.0.1:0")
             .env("METERD_ADMIN_TOKEN", TOKEN)
             // METERD_TEST_LOG=debug shows the servers' logs when a test fails.
             .env(
@@ -77,10 +79,12 @@ impl Server {
                 .expect("a socket address")
         };
         let gwmp = address("gwmp");
+        let nbiot = address("nbiot");
         let api = address("api");
         Server {
             child,
             gwmp,
+            nbiot,
             api,
             data_dir: data_dir.to_path_buf(),
             config: config.to_path_buf(),

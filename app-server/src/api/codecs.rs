@@ -87,17 +87,17 @@ pub(super) async fn redecode(
     if range.from >= range.to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
-    let dev_eui = find(&state, &id).await?.dev_eui;
+    let device_id = find(&state, &id).await?.id;
     let codecs = state.codecs.current();
     let (outcome, points) = state
         .store
         .writer()
         .write(move |c| {
-            let device = dev_eui.to_string();
+            let device = device_id.to_string();
             let (model, inputs) = meters::model_and_inputs(c, &device)?.unwrap_or_default();
             let mut outcome = Redecoded::default();
             let mut points = Vec::new();
-            for archived in uplinks::payloads_between(c, dev_eui, range.from, range.to)? {
+            for archived in uplinks::payloads_between(c, device_id, range.from, range.to)? {
                 let decoded = decoding::decode(
                     &codecs,
                     &model,

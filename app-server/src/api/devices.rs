@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use schemas::{
-    DevAddr, DevEui, JoinEui, MacCommand, MacVersion, Measurement, RxMeta, RxSettings,
-    SessionCounters, SessionRecord,
+    DevAddr, DevEui, DeviceId, Imei, JoinEui, MacCommand, MacVersion, Measurement, RxMeta,
+    RxSettings, SessionCounters, SessionRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +41,16 @@ pub(super) struct NewDeviceBody {
 /// A device as the API shows it; keys are never shown.
 #[derive(Debug, Serialize)]
 pub(super) struct DeviceView {
-    id: DevEui,
-    dev_eui: DevEui,
+    /// The DevEUI of a LoRaWAN device, the IMEI of an NB-IoT meter.
+    id: DeviceId,
+    dev_eui: Option<DevEui>,
+    imei: Option<Imei>,
+    /// `abp`, `otaa` or `nbiot`.
     activation: &'static str,
     /// OTAA devices: whether a join has given them a session.
     joined: bool,
-    mac_version: &'static str,
-    class: String,
+    mac_version: Option<&'static str>,
+    class: Option<String>,
     join_eui: Option<JoinEui>,
     /// The address of the session in use.
     dev_addr: Option<DevAddr>,
@@ -62,6 +65,10 @@ pub(super) struct DeviceView {
     last_join_at: Option<Timestamp>,
     /// The last DevStatusAns.
     status: Option<DeviceStatusView>,
+    /// The device's clock minus ours, ms, from the latest payload that carried its time: what
+    /// places its timestamped archive records on the server's timescale.
+    clock_offset_ms: Option<i64>,
+    clock_offset_at: Option<Timestamp>,
 }
 
 /// What a device said of itself in DevStatusAns.
@@ -79,14 +86,18 @@ struct DeviceStatusView {
 
 impl DeviceView {
     fn new(row: DeviceRow, live: Option<SessionCounters>) -> Self {
-        let counters = live.or(row.active.map(|(_, counters)| counters));
+        let counters = live
+            .or(row.active.map(|(_, counters)| counters))
+            .or(row.nbiot);
+        let lorawan = row.activation != Activation::NbIot;
         DeviceView {
-            id: row.dev_eui,
-            dev_eui: row.dev_eui,
+            id: row.id,
+            dev_eui: row.id.dev_eui(),
+            imei: row.id.imei(),
             activation: row.activation.as_str(),
-            joined: row.active.is_some() || row.activation == Activation::Abp,
-            mac_version: row.mac_version.as_str(),
-            class: row.class,
+            joined: row.active.is_some() || row.activation != Activation::Otaa,
+            mac_version: lorawan.then(|| row.mac_version.as_str()),
+            class: lorawan.then_some(row.class),
             join_eui: row.join_eui,
             dev_addr: row.active.map(|(dev_addr, _)| dev_addr),
             pending_dev_addr: row.pending_dev_addr,
@@ -106,6 +117,8 @@ impl DeviceView {
                 margin_db,
                 at,
             }),
+            clock_offset_ms: row.clock_offset.map(|(offset, _)| offset),
+            clock_offset_at: row.clock_offset.map(|(_, at)| at),
         }
     }
 }
@@ -124,7 +137,7 @@ pub(super) async fn create(
             ),
         ));
     }
-    let dev_eui = device.dev_eui;
+    let id = device.id();
     let stored = device.clone();
     state
         .store
@@ -132,31 +145,31 @@ pub(super) async fn create(
         .write(move |t| devices::insert(t, &stored))
         .await
         .map_err(|error| match error.is_duplicate() {
-            true => ApiError::Conflict(format!("device {dev_eui} already exists")),
+            true => ApiError::Conflict(format!("device {id} already exists")),
             false => ApiError::Store(error),
         })?;
     state.network.register_device(&device.record());
-    let row = find(&state, &dev_eui.to_string()).await?;
+    let row = find(&state, &id.to_string()).await?;
     Ok((StatusCode::CREATED, Json(DeviceView::new(row, None))))
 }
 
 fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
-    if body.imei.is_some() || body.key.is_some() {
-        return Err(ApiError::Unsupported(
-            "NB-IoT devices ({imei, key, model}) are not supported by this version yet".into(),
-        ));
-    }
-    let dev_eui: DevEui = parse_field("dev_eui", body.dev_eui)?;
+    let nbiot = body.imei.is_some() || body.key.is_some();
     let otaa = body.join_eui.is_some() || body.app_key.is_some();
     let abp = body.dev_addr.is_some() || body.nwk_s_key.is_some() || body.app_s_key.is_some();
-    let activation = match (otaa, abp) {
-        (true, true) => {
+    let lorawan_only = body.dev_eui.is_some() || body.mac_version.is_some() || body.class.is_some();
+    let activation = match (nbiot, otaa, abp) {
+        (true, false, false) if !lorawan_only => NewActivation::NbIot {
+            imei: parse_field("imei", body.imei)?,
+            key: parse_field("key", body.key)?,
+        },
+        (true, ..) | (false, true, true) => {
             return Err(ApiError::invalid(
                 "activation",
-                "give either join_eui and app_key (OTAA) or dev_addr, nwk_s_key and app_s_key (ABP)",
+                "give either imei and key (NB-IoT), join_eui and app_key (LoRaWAN OTAA), or dev_addr, nwk_s_key and app_s_key (LoRaWAN ABP)",
             ));
         }
-        (true, false) => {
+        (false, true, false) => {
             if let Some(class) = body.class.as_deref().filter(|class| *class != "A") {
                 return Err(ApiError::invalid(
                     "class",
@@ -164,17 +177,21 @@ fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
                 ));
             }
             NewActivation::Otaa {
+                dev_eui: parse_field("dev_eui", body.dev_eui)?,
                 join_eui: parse_field("join_eui", body.join_eui)?,
                 app_key: parse_field("app_key", body.app_key)?,
             }
         }
-        (false, _) => NewActivation::Abp(SessionRecord {
-            dev_addr: parse_field("dev_addr", body.dev_addr)?,
-            nwk_s_key: parse_field("nwk_s_key", body.nwk_s_key)?,
-            app_s_key: parse_field("app_s_key", body.app_s_key)?,
-            counters: SessionCounters::default(),
-            rx: RxSettings::default(),
-        }),
+        (false, false, _) => NewActivation::Abp {
+            dev_eui: parse_field("dev_eui", body.dev_eui)?,
+            session: SessionRecord {
+                dev_addr: parse_field("dev_addr", body.dev_addr)?,
+                nwk_s_key: parse_field("nwk_s_key", body.nwk_s_key)?,
+                app_s_key: parse_field("app_s_key", body.app_s_key)?,
+                counters: SessionCounters::default(),
+                rx: RxSettings::default(),
+            },
+        },
     };
     let mac_version: MacVersion = match body.mac_version {
         Some(version) => version
@@ -183,7 +200,6 @@ fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
         None => MacVersion::default(),
     };
     Ok(NewDevice {
-        dev_eui,
         mac_version,
         activation,
         model: validate_name("model", body.model, |c| {
@@ -238,7 +254,7 @@ pub(super) async fn list(
     let items = rows
         .into_iter()
         .map(|row| {
-            let live = state.network.session_counters(&row.dev_eui);
+            let live = state.network.session_counters(row.id);
             DeviceView::new(row, live)
         })
         .collect();
@@ -250,7 +266,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let row = find(&state, &id).await?;
-    let live = state.network.session_counters(&row.dev_eui);
+    let live = state.network.session_counters(row.id);
     Ok(Json(DeviceView::new(row, live)))
 }
 
@@ -266,7 +282,8 @@ pub(super) struct UplinkQuery {
 pub(super) struct UplinkView {
     deduplication_id: String,
     received_at: Timestamp,
-    dev_addr: DevAddr,
+    /// LoRaWAN: the session's address.
+    dev_addr: Option<DevAddr>,
     f_cnt: u32,
     f_port: Option<u8>,
     confirmed: bool,
@@ -329,11 +346,10 @@ pub(super) async fn uplinks(
         offset: 0,
     }
     .limit()?;
-    let row = find(&state, &id).await?;
-    let dev_eui = row.dev_eui;
+    let device = find(&state, &id).await?.id;
     let (rows, total) = state
         .store
-        .read(move |c| uplinks::list_for_device(c, dev_eui, limit))
+        .read(move |c| uplinks::list_for_device(c, device, limit))
         .await?;
     Ok(Json(Listing {
         items: rows.into_iter().map(UplinkView::from).collect(),
@@ -341,13 +357,13 @@ pub(super) async fn uplinks(
     }))
 }
 
-/// The device `id` names (a DevEUI), or 404.
+/// The device `id` names (a DevEUI or an IMEI), or 404.
 pub(super) async fn find(state: &AppState, id: &str) -> Result<DeviceRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("device {id}"));
-    let dev_eui: DevEui = id.parse().map_err(|_| not_found())?;
+    let device: DeviceId = id.parse().map_err(|_| not_found())?;
     state
         .store
-        .read(move |c| devices::get(c, dev_eui))
+        .read(move |c| devices::get(c, device))
         .await?
         .ok_or_else(not_found)
 }

@@ -32,9 +32,7 @@ pub enum ApiError {
     /// 422: well-formed but invalid values.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    /// 422: a kind of request this server does not handle yet.
-    #[error("{0}")]
-    Unsupported(String),
+
     /// 500: the store failed.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -57,7 +55,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "already_exists"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
-            ApiError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported"),
+
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }

@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::devices::find;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use crate::store::devices::Activation;
 use crate::store::queue::{self, QueueRow};
 
 /// The largest FRMPayload either region carries at its fastest data rate (N at DR5–DR7).
-const MAX_DOWNLINK_PAYLOAD: usize = 242;
+const MAX_LORAWAN_PAYLOAD: usize = 242;
+/// The largest command an NB-IoT acknowledgement carries (`schemas/nbiot-frame.md`).
+const MAX_NBIOT_PAYLOAD: usize = 1024;
 
 /// The body of `POST /api/v1/devices/{id}/queue`.
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,9 @@ pub(super) struct ItemView {
     reason: Option<String>,
     attempts: u32,
     f_cnt_down: Option<u32>,
+    /// NB-IoT: the uplink whose acknowledgement last carried the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acked_f_cnt: Option<u32>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -51,6 +57,7 @@ impl From<QueueRow> for ItemView {
             reason: row.reason,
             attempts: row.attempts,
             f_cnt_down: row.f_cnt_down,
+            acked_f_cnt: row.acked_f_cnt,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -69,26 +76,37 @@ pub(super) async fn create(
             "1 to 223 (0 is for MAC commands, 224..255 are reserved)",
         ));
     }
+    let nbiot = device.activation == Activation::NbIot;
+    if nbiot && body.confirmed {
+        return Err(ApiError::invalid(
+            "confirmed",
+            "NB-IoT commands are delivered when a later uplink shows the meter received them",
+        ));
+    }
     let data = hex::decode(&body.data_hex).map_err(|e| ApiError::invalid("data_hex", e))?;
-    if data.len() > MAX_DOWNLINK_PAYLOAD {
+    let max = if nbiot {
+        MAX_NBIOT_PAYLOAD
+    } else {
+        MAX_LORAWAN_PAYLOAD
+    };
+    if data.len() > max {
         return Err(ApiError::invalid(
             "data_hex",
             format!(
-                "{} bytes exceed the largest downlink payload ({MAX_DOWNLINK_PAYLOAD})",
+                "{} bytes exceed the largest downlink payload ({max})",
                 data.len()
             ),
         ));
     }
     let now = crate::store::now();
-    let (dev_eui, f_port, confirmed, stored) =
-        (device.dev_eui, body.fport, body.confirmed, data.clone());
+    let (id, f_port, confirmed, stored) = (device.id, body.fport, body.confirmed, data.clone());
     let item_id = state
         .store
         .writer()
-        .write(move |c| queue::insert(c, dev_eui, f_port, &stored, confirmed, now))
+        .write(move |c| queue::insert(c, id, f_port, &stored, confirmed, now))
         .await?;
     state.network.enqueue(
-        &dev_eui,
+        id,
         QueueItem {
             id: item_id,
             f_port,
@@ -106,6 +124,7 @@ pub(super) async fn create(
         reason: None,
         attempts: 0,
         f_cnt_down: None,
+        acked_f_cnt: None,
         created_at: now,
         updated_at: now,
     };
@@ -118,10 +137,10 @@ pub(super) async fn list(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Listing<ItemView>>, ApiError> {
     let limit = page.limit()?;
-    let dev_eui = find(&state, &id).await?.dev_eui;
+    let device = find(&state, &id).await?.id;
     let (rows, total) = state
         .store
-        .read(move |c| queue::list_for_device(c, dev_eui, limit))
+        .read(move |c| queue::list_for_device(c, device, limit))
         .await?;
     Ok(Json(Listing {
         items: rows.into_iter().map(ItemView::from).collect(),

@@ -310,13 +310,7 @@ pub(super) async fn device_values(
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
     let device = devices::find(&state, &id).await?;
-    series_points(
-        &state,
-        Owner::Device(device.dev_eui.to_string()),
-        false,
-        query,
-    )
-    .await
+    series_points(&state, Owner::Device(device.id.to_string()), false, query).await
 }
 
 pub(super) async fn device_status(
@@ -325,11 +319,5 @@ pub(super) async fn device_status(
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
     let device = devices::find(&state, &id).await?;
-    series_points(
-        &state,
-        Owner::Device(device.dev_eui.to_string()),
-        true,
-        query,
-    )
-    .await
+    series_points(&state, Owner::Device(device.id.to_string()), true, query).await
 }

@@ -3,17 +3,21 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemas::{
-    AppKey, DevAddr, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, SessionCounters,
-    SessionRecord,
+    AppKey, DevAddr, DevEui, DeviceId, DeviceRecord, Imei, JoinCredentials, JoinEui, MacVersion,
+    NbIotKey, NbIotRecord, SessionCounters, SessionRecord,
 };
 
-use super::{StoreError, count, from_millis, parse_column, queue, sessions, sql_offset, to_millis};
+use super::{
+    StoreError, count, from_millis, nbiot, parse_column, queue, sessions, sql_offset, to_millis,
+};
 
 /// How a device is activated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     Abp,
     Otaa,
+    /// An NB-IoT meter: a key, no session.
+    NbIot,
 }
 
 impl Activation {
@@ -21,6 +25,7 @@ impl Activation {
         match self {
             Activation::Abp => "abp",
             Activation::Otaa => "otaa",
+            Activation::NbIot => "nbiot",
         }
     }
 }
@@ -32,6 +37,7 @@ impl std::str::FromStr for Activation {
         match text {
             "abp" => Ok(Activation::Abp),
             "otaa" => Ok(Activation::Otaa),
+            "nbiot" => Ok(Activation::NbIot),
             other => Err(format!("unknown device kind {other:?}")),
         }
     }
@@ -40,7 +46,7 @@ impl std::str::FromStr for Activation {
 /// A new device, as registered.
 #[derive(Debug, Clone)]
 pub struct NewDevice {
-    pub dev_eui: DevEui,
+    /// LoRaWAN only.
     pub mac_version: MacVersion,
     pub model: String,
     pub application: String,
@@ -51,18 +57,61 @@ pub struct NewDevice {
 /// What a new device activates with.
 #[derive(Debug, Clone)]
 pub enum NewActivation {
-    /// ABP: the session, given.
-    Abp(SessionRecord),
-    /// OTAA: the root key; sessions come with joins.
-    Otaa { join_eui: JoinEui, app_key: AppKey },
+    /// LoRaWAN ABP: the session, given.
+    Abp {
+        dev_eui: DevEui,
+        session: SessionRecord,
+    },
+    /// LoRaWAN OTAA: the root key; sessions come with joins.
+    Otaa {
+        dev_eui: DevEui,
+        join_eui: JoinEui,
+        app_key: AppKey,
+    },
+    /// NB-IoT: the meter's key.
+    NbIot { imei: Imei, key: NbIotKey },
+}
+
+/// A device as the network server takes it in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Registration {
+    Lorawan(DeviceRecord),
+    NbIot(NbIotRecord),
 }
 
 impl NewDevice {
+    pub fn id(&self) -> DeviceId {
+        match &self.activation {
+            NewActivation::Abp { dev_eui, .. } | NewActivation::Otaa { dev_eui, .. } => {
+                (*dev_eui).into()
+            }
+            NewActivation::NbIot { imei, .. } => (*imei).into(),
+        }
+    }
+
     /// The device as the network server takes it in.
-    pub fn record(&self) -> DeviceRecord {
-        let (join, active) = match &self.activation {
-            NewActivation::Abp(session) => (None, Some(session.clone())),
-            NewActivation::Otaa { join_eui, app_key } => (
+    pub fn record(&self) -> Registration {
+        let lorawan = |dev_eui, join, active| {
+            Registration::Lorawan(DeviceRecord {
+                dev_eui,
+                mac_version: self.mac_version,
+                join,
+                active,
+                pending: None,
+                queue: Vec::new(),
+                last_status_at: None,
+            })
+        };
+        match &self.activation {
+            NewActivation::Abp { dev_eui, session } => {
+                lorawan(*dev_eui, None, Some(session.clone()))
+            }
+            NewActivation::Otaa {
+                dev_eui,
+                join_eui,
+                app_key,
+            } => lorawan(
+                *dev_eui,
                 Some(JoinCredentials {
                     join_eui: *join_eui,
                     app_key: *app_key,
@@ -71,15 +120,13 @@ impl NewDevice {
                 }),
                 None,
             ),
-        };
-        DeviceRecord {
-            dev_eui: self.dev_eui,
-            mac_version: self.mac_version,
-            join,
-            active,
-            pending: None,
-            queue: Vec::new(),
-            last_status_at: None,
+            NewActivation::NbIot { imei, key } => Registration::NbIot(NbIotRecord {
+                imei: *imei,
+                key: *key,
+                last_frame: None,
+                f_cnt_down: 0,
+                queue: Vec::new(),
+            }),
         }
     }
 }
@@ -87,15 +134,19 @@ impl NewDevice {
 /// A device as stored, without keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceRow {
-    pub dev_eui: DevEui,
+    pub id: DeviceId,
     pub activation: Activation,
     pub model: String,
     pub application: String,
     pub mac_version: MacVersion,
     pub class: String,
     pub join_eui: Option<JoinEui>,
-    /// Address and counters of the session in use.
+    /// LoRaWAN: address and counters of the session in use.
     pub active: Option<(DevAddr, SessionCounters)>,
+    /// NB-IoT: the last stored frame counter and the next downlink counter.
+    pub nbiot: Option<SessionCounters>,
+    /// The device's clock minus ours, ms, and when that was measured.
+    pub clock_offset: Option<(i64, Timestamp)>,
     /// Address of the session of a join not yet used by the device.
     pub pending_dev_addr: Option<DevAddr>,
     pub created_at: Timestamp,
@@ -108,12 +159,14 @@ pub struct DeviceRow {
 const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
         d.created_at,
     (SELECT received_at FROM uplinks u WHERE u.device_id = d.id ORDER BY u.id DESC LIMIT 1),
-    d.last_join_at, d.battery, d.margin, d.status_at,
-    a.dev_addr, a.f_cnt_up, a.f_cnt_down, p.dev_addr";
+        d.last_join_at, d.battery, d.margin, d.status_at,
+    a.dev_addr, a.f_cnt_up, a.f_cnt_down, p.dev_addr,
+    n.device_id IS NOT NULL, n.f_cnt_up, n.f_cnt_down, d.clock_offset_ms, d.clock_offset_at";
 
 const FROM: &str = "devices d
     LEFT JOIN device_sessions a ON a.device_id = d.id AND a.slot = 'active'
-    LEFT JOIN device_sessions p ON p.device_id = d.id AND p.slot = 'pending'";
+    LEFT JOIN device_sessions p ON p.device_id = d.id AND p.slot = 'pending'
+    LEFT JOIN nbiot_sessions n ON n.device_id = d.id";
 
 /// The columns of [`COLUMNS`] as SQLite returns them.
 struct RawDevice {
@@ -130,6 +183,8 @@ struct RawDevice {
     status: (Option<u8>, Option<i8>, Option<i64>),
     active: (Option<String>, Option<u32>, Option<u32>),
     pending_dev_addr: Option<String>,
+    nbiot: (bool, Option<u32>, Option<u32>),
+    clock_offset: (Option<i64>, Option<i64>),
 }
 
 impl RawDevice {
@@ -148,6 +203,8 @@ impl RawDevice {
             status: (row.get(10)?, row.get(11)?, row.get(12)?),
             active: (row.get(13)?, row.get(14)?, row.get(15)?),
             pending_dev_addr: row.get(16)?,
+            nbiot: (row.get(17)?, row.get(18)?, row.get(19)?),
+            clock_offset: (row.get(20)?, row.get(21)?),
         })
     }
 
@@ -167,8 +224,19 @@ impl RawDevice {
             (Some(battery), Some(margin), Some(at)) => Some((battery, margin, from_millis(at)?)),
             _ => None,
         };
+        let nbiot = match self.nbiot {
+            (true, f_cnt_up, f_cnt_down) => Some(SessionCounters {
+                f_cnt_up,
+                f_cnt_down: f_cnt_down.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        let clock_offset = match self.clock_offset {
+            (Some(offset), Some(at)) => Some((offset, from_millis(at)?)),
+            _ => None,
+        };
         Ok(DeviceRow {
-            dev_eui: parse_column(&row, &self.id)?,
+            id: parse_column(&row, &self.id)?,
             activation: parse_column(&row, &self.kind)?,
             model: self.model,
             application: self.application,
@@ -179,6 +247,8 @@ impl RawDevice {
                 .map(|eui| parse_column(&row, &eui))
                 .transpose()?,
             active,
+            nbiot,
+            clock_offset,
             pending_dev_addr: self
                 .pending_dev_addr
                 .map(|a| parse_column(&row, &a))
@@ -196,47 +266,53 @@ fn mac_version(row: &str, stored: Option<&str>) -> Result<MacVersion, StoreError
     stored.map_or(Ok(MacVersion::default()), |text| parse_column(row, text))
 }
 
-/// Registers a device (and, for ABP, its session); a duplicate DevEUI is a UNIQUE violation.
+/// Registers a device (and, for ABP, its session; for NB-IoT, its key); a duplicate DevEUI or
+/// IMEI is a UNIQUE violation.
 pub fn insert(connection: &Connection, device: &NewDevice) -> Result<(), StoreError> {
     let (kind, join_eui, app_key) = match &device.activation {
-        NewActivation::Abp(_) => (Activation::Abp, None, None),
-        NewActivation::Otaa { join_eui, app_key } => (
+        NewActivation::Abp { .. } => (Activation::Abp, None, None),
+        NewActivation::Otaa {
+            join_eui, app_key, ..
+        } => (
             Activation::Otaa,
             Some(join_eui.to_string()),
             Some(app_key.as_bytes().to_vec()),
         ),
+        NewActivation::NbIot { .. } => (Activation::NbIot, None, None),
     };
+    let mac_version = (kind != Activation::NbIot).then(|| device.mac_version.as_str());
     connection.execute(
         "INSERT INTO devices (id, kind, model, application, mac_version, join_eui, app_key, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            device.dev_eui.to_string(),
+                params![
+            device.id().to_string(),
             kind.as_str(),
             device.model,
             device.application,
-            device.mac_version.as_str(),
+            mac_version,
             join_eui,
             app_key,
             to_millis(device.created_at),
         ],
     )?;
-    if let NewActivation::Abp(session) = &device.activation {
-        sessions::put(
+    match &device.activation {
+        NewActivation::Abp { dev_eui, session } => sessions::put(
             connection,
-            device.dev_eui,
+            *dev_eui,
             sessions::Slot::Active,
             session,
             device.created_at,
-        )?;
+        ),
+        NewActivation::NbIot { imei, key } => nbiot::insert(connection, *imei, key),
+        NewActivation::Otaa { .. } => Ok(()),
     }
-    Ok(())
 }
 
 /// One device.
-pub fn get(connection: &Connection, dev_eui: DevEui) -> Result<Option<DeviceRow>, StoreError> {
+pub fn get(connection: &Connection, id: DeviceId) -> Result<Option<DeviceRow>, StoreError> {
     connection
         .prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE d.id = ?1"))?
-        .query_row([dev_eui.to_string()], RawDevice::read)
+        .query_row([id.to_string()], RawDevice::read)
         .optional()?
         .map(RawDevice::decode)
         .transpose()
@@ -295,7 +371,10 @@ pub fn records(connection: &Connection) -> Result<Vec<DeviceRecord>, StoreError>
             join,
             active: sessions::get(connection, dev_eui, sessions::Slot::Active)?,
             pending: sessions::get(connection, dev_eui, sessions::Slot::Pending)?,
-            queue: queue::waiting(connection, dev_eui)?,
+            queue: queue::waiting(connection, dev_eui.into())?
+                .into_iter()
+                .map(|(item, _)| item)
+                .collect(),
             last_status_at: status_at.map(from_millis).transpose()?,
         })
     })
@@ -329,6 +408,22 @@ pub fn record_join(
         params![id, join_nonce, to_millis(at)],
     )?;
     sessions::put(connection, dev_eui, sessions::Slot::Pending, session, at)
+}
+
+/// Records a device's clock offset (its own time minus the reception time) measured at `at`.
+pub fn record_clock_offset(
+    connection: &Connection,
+    id: &str,
+    offset_ms: i64,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "UPDATE devices SET clock_offset_ms = ?2, clock_offset_at = ?3
+             WHERE id = ?1 AND coalesce(clock_offset_at, 0) <= ?3",
+        )?
+        .execute(params![id, offset_ms, to_millis(at)])?;
+    Ok(())
 }
 
 /// Whether a device is registered under `id` (a DevEUI or IMEI as stored).

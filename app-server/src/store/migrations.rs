@@ -218,6 +218,25 @@ CREATE TABLE status_events (
     PRIMARY KEY (series_id, time)
 ) STRICT, WITHOUT ROWID;
 ",
+    r"
+-- NB-IoT meters: the key, the last stored frame (counter and MIC, which recognise its
+-- retransmissions) and the next downlink counter.
+CREATE TABLE nbiot_sessions (
+    device_id  TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    key        BLOB NOT NULL,
+    f_cnt_up   INTEGER,
+    last_mic   BLOB,
+    f_cnt_down INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+
+-- The uplink counter whose acknowledgement last carried an NB-IoT command; a later uplink
+-- delivers it.
+ALTER TABLE downlink_queue ADD COLUMN acked_f_cnt INTEGER;
+
+-- The device's clock: its own time minus the reception time, ms, and when that was measured.
+ALTER TABLE devices ADD COLUMN clock_offset_ms INTEGER;
+ALTER TABLE devices ADD COLUMN clock_offset_at INTEGER;
+",
 ];
 
 /// Sets WAL mode and applies the migrations the database has not seen.

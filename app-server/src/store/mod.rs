@@ -13,6 +13,7 @@ pub mod devices;
 pub mod gateways;
 pub mod houses;
 pub mod meters;
+pub mod nbiot;
 pub mod queue;
 pub mod readings;
 pub mod series;

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
-use schemas::{DevEui, QueueItem, QueueState};
+use schemas::{DeviceId, QueueItem, QueueState};
 
 use super::{StoreError, count, from_millis, to_millis};
 
@@ -17,6 +17,8 @@ pub struct QueueRow {
     pub reason: Option<String>,
     pub attempts: u32,
     pub f_cnt_down: Option<u32>,
+    /// NB-IoT: the uplink whose acknowledgement last carried it.
+    pub acked_f_cnt: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -34,7 +36,7 @@ fn parse_state(text: &str) -> Result<QueueState, StoreError> {
 /// Queues a downlink; returns its id.
 pub fn insert(
     connection: &Connection,
-    dev_eui: DevEui,
+    device: DeviceId,
     f_port: u8,
     data: &[u8],
     confirmed: bool,
@@ -43,7 +45,7 @@ pub fn insert(
     connection.execute(
         "INSERT INTO downlink_queue (device_id, f_port, data, confirmed, state, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-        params![dev_eui.to_string(), f_port, data, confirmed, to_millis(at)],
+                params![device.to_string(), f_port, data, confirmed, to_millis(at)],
     )?;
     Ok(connection.last_insert_rowid())
 }
@@ -71,24 +73,26 @@ pub fn update(
 /// A device's queue in the order it was filled, and how many items it holds.
 pub fn list_for_device(
     connection: &Connection,
-    dev_eui: DevEui,
+    device: DeviceId,
     limit: u32,
 ) -> Result<(Vec<QueueRow>, u64), StoreError> {
-    let device = dev_eui.to_string();
+    let device = device.to_string();
     let rows = connection
         .prepare_cached(
-            "SELECT id, f_port, data, confirmed, state, reason, attempts, f_cnt_down, created_at, updated_at
+                        "SELECT id, f_port, data, confirmed, state, reason, attempts, f_cnt_down, created_at, updated_at,
+                    acked_f_cnt
              FROM downlink_queue WHERE device_id = ?1 ORDER BY id LIMIT ?2",
         )?
         .query_map(params![device, limit], |row| {
             Ok((
                 (row.get::<_, i64>(0)?, row.get::<_, u8>(1)?, row.get::<_, Vec<u8>>(2)?, row.get::<_, bool>(3)?),
                 (row.get::<_, String>(4)?, row.get::<_, Option<String>>(5)?, row.get::<_, u32>(6)?),
-                (row.get::<_, Option<u32>>(7)?, row.get::<_, i64>(8)?, row.get::<_, i64>(9)?),
+                                (row.get::<_, Option<u32>>(7)?, row.get::<_, i64>(8)?, row.get::<_, i64>(9)?),
+                row.get::<_, Option<u32>>(10)?,
             ))
         })?
         .map(|row| {
-            let ((id, f_port, data, confirmed), (state, reason, attempts), (f_cnt_down, created_at, updated_at)) = row?;
+                        let ((id, f_port, data, confirmed), (state, reason, attempts), (f_cnt_down, created_at, updated_at), acked_f_cnt) = row?;
             Ok(QueueRow {
                 id,
                 f_port,
@@ -97,7 +101,8 @@ pub fn list_for_device(
                 state: parse_state(&state)?,
                 reason,
                 attempts,
-                f_cnt_down,
+                                f_cnt_down,
+                acked_f_cnt,
                 created_at: from_millis(created_at)?,
                 updated_at: from_millis(updated_at)?,
             })
@@ -111,23 +116,32 @@ pub fn list_for_device(
     Ok((rows, total))
 }
 
-/// The items still to transmit at start: pending ones, and confirmed ones whose acknowledgement
-/// a restart made us lose track of (they are sent again).
-pub fn waiting(connection: &Connection, dev_eui: DevEui) -> Result<Vec<QueueItem>, StoreError> {
+/// The items still to transmit at start: pending ones, and those sent but not known delivered —
+/// LoRaWAN confirmed ones whose acknowledgement a restart made us lose track of, NB-IoT commands
+/// no later uplink has shown delivered — with the uplink an NB-IoT command was last
+/// acknowledged with.
+pub fn waiting(
+    connection: &Connection,
+    device: DeviceId,
+) -> Result<Vec<(QueueItem, Option<u32>)>, StoreError> {
     Ok(connection
         .prepare_cached(
-            "SELECT id, f_port, data, confirmed, attempts FROM downlink_queue
-             WHERE device_id = ?1 AND (state = 'pending' OR (state = 'sent' AND confirmed = 1))
+            "SELECT id, f_port, data, confirmed, attempts, acked_f_cnt FROM downlink_queue
+             WHERE device_id = ?1
+               AND (state = 'pending' OR (state = 'sent' AND (confirmed = 1 OR acked_f_cnt IS NOT NULL)))
              ORDER BY id",
         )?
-        .query_map([dev_eui.to_string()], |row| {
-            Ok(QueueItem {
-                id: row.get(0)?,
-                f_port: row.get(1)?,
-                data: row.get(2)?,
-                confirmed: row.get(3)?,
-                attempts: row.get(4)?,
-            })
+        .query_map([device.to_string()], |row| {
+            Ok((
+                QueueItem {
+                    id: row.get(0)?,
+                    f_port: row.get(1)?,
+                    data: row.get(2)?,
+                    confirmed: row.get(3)?,
+                    attempts: row.get(4)?,
+                },
+                row.get(5)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?)
 }

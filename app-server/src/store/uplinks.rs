@@ -3,15 +3,16 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
-use schemas::{DevAddr, DevEui, MacCommand, Measurement, RxMeta, Uplink};
+use schemas::{Carrier, DevAddr, DeviceId, MacCommand, Measurement, RxMeta, Uplink};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, count, from_millis, sessions, to_millis};
+use super::{StoreError, count, from_millis, nbiot, sessions, to_millis};
 
-/// What an uplink carries beyond its columns, stored as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a LoRaWAN uplink carries beyond its columns, stored as JSON (empty for NB-IoT).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UplinkMeta {
-    pub dev_addr: DevAddr,
+    pub dev_addr: Option<DevAddr>,
     pub adr: bool,
     pub ack: bool,
     pub adr_ack_req: bool,
@@ -50,16 +51,19 @@ pub fn insert(
     uplink: &Uplink,
     decoded: &Decoded,
 ) -> Result<i64, StoreError> {
-    let meta = UplinkMeta {
-        dev_addr: uplink.dev_addr,
-        adr: uplink.adr,
-        ack: uplink.ack,
-        adr_ack_req: uplink.adr_ack_req,
-        rx: uplink.rx.clone(),
-        mac_commands: uplink.mac_commands.clone(),
+    let meta = match &uplink.carrier {
+        Carrier::Lorawan(lorawan) => UplinkMeta {
+            dev_addr: Some(lorawan.dev_addr),
+            adr: lorawan.adr,
+            ack: lorawan.ack,
+            adr_ack_req: lorawan.adr_ack_req,
+            rx: lorawan.rx.clone(),
+            mac_commands: lorawan.mac_commands.clone(),
+        },
+        Carrier::NbIot => UplinkMeta::default(),
     };
     let meta = serde_json::to_string(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let device = uplink.dev_eui.to_string();
+    let device = uplink.device.to_string();
     let received_at = to_millis(uplink.received_at);
     connection
         .prepare_cached(
@@ -81,17 +85,34 @@ pub fn insert(
                         decoded.codec_error,
         ])?;
     let id = connection.last_insert_rowid();
-    sessions::record_uplink(connection, uplink.dev_eui, uplink.dev_addr, uplink.f_cnt)?;
+    match (&uplink.carrier, uplink.device) {
+        (Carrier::Lorawan(lorawan), DeviceId::DevEui(dev_eui)) => {
+            sessions::record_uplink(connection, dev_eui, lorawan.dev_addr, uplink.f_cnt)?;
+        }
+        (Carrier::NbIot, DeviceId::Imei(imei)) => {
+            let mic = uplink
+                .phy_payload
+                .len()
+                .checked_sub(4)
+                .map_or(&[][..], |at| &uplink.phy_payload[at..]);
+            nbiot::record_uplink(connection, imei, uplink.f_cnt, mic, uplink.received_at)?;
+        }
+        (carrier, device) => {
+            return Err(StoreError::Corrupt(format!(
+                "an uplink of {device} came over the wrong network ({carrier:?})"
+            )));
+        }
+    }
     Ok(id)
 }
 
 /// A device's newest uplinks first, and how many it has in all.
 pub fn list_for_device(
     connection: &Connection,
-    dev_eui: DevEui,
+    device: DeviceId,
     limit: u32,
 ) -> Result<(Vec<StoredUplink>, u64), StoreError> {
-    let device = dev_eui.to_string();
+    let device = device.to_string();
     let rows = connection
         .prepare_cached(
                         "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta,
@@ -161,7 +182,7 @@ pub struct ArchivedPayload {
 /// The archived uplinks of a device received in `[from, to)`, for decoding again.
 pub fn payloads_between(
     connection: &Connection,
-    dev_eui: DevEui,
+    device: DeviceId,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<ArchivedPayload>, StoreError> {
@@ -171,7 +192,7 @@ pub fn payloads_between(
              WHERE device_id = ?1 AND received_at >= ?2 AND received_at < ?3 ORDER BY id",
         )?
         .query_map(
-            params![dev_eui.to_string(), to_millis(from), to_millis(to)],
+            params![device.to_string(), to_millis(from), to_millis(to)],
             |row| {
                 Ok((
                     row.get::<_, i64>(0)?,

@@ -9,7 +9,8 @@ use app_server::store::{Store, StoreError, StoreOptions};
 use jiff::Timestamp;
 use rusqlite::Connection;
 use schemas::{
-    AppSKey, DevAddr, DevEui, MacVersion, NwkSKey, Resource, SessionCounters, SessionRecord, Uplink,
+    AppSKey, Carrier, DevAddr, DevEui, Lorawan, MacVersion, NwkSKey, Resource, SessionCounters,
+    SessionRecord, Uplink,
 };
 
 /// Every device of these tests has this address.
@@ -38,17 +39,19 @@ pub fn metered_device(
     devices::insert(
         connection,
         &NewDevice {
-            dev_eui: dev_eui.parse().unwrap(),
             mac_version: MacVersion::default(),
             model: "pulse1".into(),
             application: "default".into(),
-            activation: NewActivation::Abp(SessionRecord {
-                dev_addr: DevAddr::from_u32(DEV_ADDR),
-                nwk_s_key: NwkSKey::from_bytes([1; 16]),
-                app_s_key: AppSKey::from_bytes([2; 16]),
-                counters: SessionCounters::default(),
-                rx: Default::default(),
-            }),
+            activation: NewActivation::Abp {
+                dev_eui: dev_eui.parse().unwrap(),
+                session: SessionRecord {
+                    dev_addr: DevAddr::from_u32(DEV_ADDR),
+                    nwk_s_key: NwkSKey::from_bytes([1; 16]),
+                    app_s_key: AppSKey::from_bytes([2; 16]),
+                    counters: SessionCounters::default(),
+                    rx: Default::default(),
+                },
+            },
             created_at: now,
         },
     )?;
@@ -89,18 +92,20 @@ pub fn metered_device(
 pub fn uplink(dev_eui: &str, f_cnt: u32, pulses: u32, received_at: Timestamp) -> Uplink {
     Uplink {
         deduplication_id: uuid::Uuid::new_v4(),
-        dev_eui: dev_eui.parse::<DevEui>().unwrap(),
-        dev_addr: DevAddr::from_u32(DEV_ADDR),
+        device: dev_eui.parse::<DevEui>().unwrap().into(),
         received_at,
         f_cnt,
         f_port: Some(1),
         payload: pulses.to_le_bytes().to_vec(),
         confirmed: false,
-        adr: false,
-        ack: false,
-        adr_ack_req: false,
-        mac_commands: Vec::new(),
-        rx: Vec::new(),
         phy_payload: vec![0x40],
+        carrier: Carrier::Lorawan(Lorawan {
+            dev_addr: DevAddr::from_u32(DEV_ADDR),
+            adr: false,
+            ack: false,
+            adr_ack_req: false,
+            mac_commands: Vec::new(),
+            rx: Vec::new(),
+        }),
     }
 }
