@@ -1,15 +1,16 @@
 //! Durability: meterd killed with SIGKILL in the middle of a stream of uplinks loses nothing it
-//! reported as stored and stores nothing twice, before or after the device's frames are sent
-//! again.
+//! reported as stored or acknowledged, and stores nothing twice, before or after the device's
+//! frames are sent again.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::gateway::{TestGateway, data_uplink, rxpk};
+use common::nbiot::TestMeter;
 use common::{Server, eventually};
 use serde_json::{Value, json};
 
@@ -129,4 +130,83 @@ fn every_reading_reported_before_a_kill_is_there_once_after_restart() {
         None,
     );
     assert_eq!(uplinks["total"], FRAMES);
+}
+
+const IMEI: &str = "352099001761499";
+const METER_KEY: &str = "000102030405060708090a0b0c0d0e0f";
+
+/// An `archive1` payload with one record: `counter` m³ (in litres) on channel 1 at a time of its
+/// own.
+fn archive_record(device_time: i64, counter: u32) -> Vec<u8> {
+    let mut payload = vec![0x01];
+    payload.extend_from_slice(&(device_time as u32).to_be_bytes());
+    payload.extend_from_slice(&[0x00, 0xff, 1, 1, 1]);
+    let time = device_time - 86_000 + i64::from(counter) * 60;
+    payload.extend_from_slice(&(time as u32).to_be_bytes());
+    payload.extend_from_slice(&60u16.to_be_bytes());
+    payload.push(1);
+    payload.extend_from_slice(&(counter * 1000).to_be_bytes());
+    payload
+}
+
+#[test]
+fn every_nbiot_frame_acknowledged_before_a_kill_is_stored_once_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (status, body) = server.call(
+        "POST",
+        "/api/v1/devices",
+        Some(json!({"imei": IMEI, "key": METER_KEY, "model": "archive1"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let house = server.register_house();
+    let meter = server.register_meter(json!({
+        "serial": "CRASH-NB", "resource": "gas", "role": "house", "house_id": house,
+        "device": IMEI, "channel": 1
+    }));
+
+    // the meter sends frame after frame, each once its predecessor is acknowledged
+    let device_time = jiff::Timestamp::now().as_second();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let sender = std::thread::spawn({
+        let acknowledged = Arc::clone(&acknowledged);
+        let nbiot = server.nbiot;
+        move || {
+            let test_meter = TestMeter::new(IMEI, METER_KEY, nbiot);
+            for counter in 1..=FRAMES {
+                test_meter.send(&test_meter.frame(
+                    counter,
+                    1,
+                    &archive_record(device_time, counter),
+                    true,
+                ));
+                match test_meter.ack_within(Duration::from_secs(2)) {
+                    Some(ack) => acknowledged.lock().unwrap().push(u64::from(ack.counter)),
+                    None => break,
+                }
+            }
+        }
+    });
+    eventually("a third of the frames acknowledged", || {
+        (acknowledged.lock().unwrap().len() as u32 >= FRAMES / 3).then_some(())
+    });
+    server.kill();
+    sender.join().unwrap();
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        (acked.len() as u32) < FRAMES,
+        "the kill came after the stream ended"
+    );
+
+    let server = Server::start(data.path());
+    let stored = indexes(&server, meter);
+    let distinct: BTreeSet<u64> = stored.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "a reading stored twice");
+    for counter in &acked {
+        assert!(
+            distinct.contains(counter),
+            "frame {counter} was acknowledged and is lost"
+        );
+    }
+    assert_eq!(server.uplinks(IMEI).len(), stored.len());
 }

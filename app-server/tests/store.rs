@@ -116,3 +116,34 @@ async fn close_commits_what_was_submitted_and_reopening_keeps_it() {
         .unwrap();
     assert_eq!(version, 4);
 }
+
+/// A job whose completion panics, as a buggy listener of commits would.
+struct PanickingCompletion;
+
+impl app_server::store::Job for PanickingCompletion {
+    fn run(
+        self: Box<Self>,
+        _transaction: &mut rusqlite::Transaction<'_>,
+    ) -> app_server::store::Completion {
+        Box::new(|_| panic!("a listener of commits failed"))
+    }
+
+    fn abort(self: Box<Self>, _error: app_server::store::StoreError) {}
+}
+
+#[tokio::test]
+async fn a_panicking_completion_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&options(dir.path())).unwrap();
+    store
+        .writer()
+        .submit(Box::new(PanickingCompletion))
+        .await
+        .unwrap();
+    store
+        .writer()
+        .write(|c| gateways::insert(c, &gateway(7)))
+        .await
+        .unwrap();
+    assert_eq!(count(&store), 1);
+}

@@ -221,6 +221,10 @@ fn commit_batch(
         }
     };
     for completion in completions {
-        completion(committed.clone());
+        let outcome = committed.clone();
+        // A completion tells others the outcome; should one panic, the writer must live on.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| completion(outcome))).is_err() {
+            tracing::error!("a store completion panicked; the writer goes on");
+        }
     }
 }

@@ -48,10 +48,13 @@ pub struct NbIotServer {
     awaiting: DashMap<Uuid, Awaiting>,
     /// Acknowledgements being sent, awaited at shutdown.
     acks: TaskTracker,
+    /// The runtime acknowledgements run on: storage reports from its own thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl NbIotServer {
     /// An endpoint answering through `socket`, its state changes persisted through `events`.
+    /// Must be called within the tokio runtime the endpoint runs on.
     pub fn new(socket: Arc<UdpSocket>, events: EventSink) -> Arc<Self> {
         Arc::new(NbIotServer {
             socket,
@@ -60,6 +63,7 @@ impl NbIotServer {
             events,
             awaiting: DashMap::new(),
             acks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -212,7 +216,7 @@ impl NbIotServer {
     /// the command's downlink counter is stored before the acknowledgement leaves.
     fn acknowledge(self: &Arc<Self>, meter: Arc<Meter>, counter: u32, to: SocketAddr) {
         let server = Arc::clone(self);
-        self.acks.spawn(async move {
+        let ack = async move {
             let mut command = None;
             if let Some(taken) = meter.take_command(counter) {
                 let persisted = server
@@ -229,9 +233,12 @@ impl NbIotServer {
                 if persisted {
                     let mut encrypted = taken.item.data;
                     let device_id = meter.imei.as_u64();
-                    meter
-                        .keys
-                        .crypt(Direction::Downlink, device_id, taken.f_cnt_down, &mut encrypted);
+                    meter.keys.crypt(
+                        Direction::Downlink,
+                        device_id,
+                        taken.f_cnt_down,
+                        &mut encrypted,
+                    );
                     command = Some(AckCommand {
                         f_cnt_down: taken.f_cnt_down,
                         port: taken.item.f_port,
@@ -246,9 +253,12 @@ impl NbIotServer {
             let mic = meter.keys.mic(&unsigned);
             match server.socket.send_to(&with_mic(unsigned, mic), to).await {
                 Ok(_) => server.metrics.acknowledged(command.is_some()),
-                Err(error) => warn!(%error, imei = %meter.imei, %to, "NB-IoT acknowledgement not sent"),
+                Err(error) => {
+                    warn!(%error, imei = %meter.imei, %to, "NB-IoT acknowledgement not sent")
+                }
             }
-        });
+        };
+        self.acks.spawn_on(ack, &self.runtime);
     }
 
     /// Waits for the acknowledgements being sent (at shutdown, after storage has settled).
