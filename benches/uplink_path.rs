@@ -3,7 +3,9 @@
 //! - `data_uplink_mic_decrypt`: parse a PHYPayload, verify its MIC, decrypt its FRMPayload;
 //! - `frame_handler`: a deduplicated frame set to an `Uplink` (session lookup among 10 000 devices,
 //!   MIC, counter, decryption, MAC commands, the check for an owed downlink);
-//! - `dedup_collect_take`: a frame into the deduplication table and out again.
+//! - `dedup_collect_take`: a frame into the deduplication table and out again;
+//! - `nbiot_frame_mic_decrypt`: parse an NB-IoT frame (an `archive1` payload of 24 bytes),
+//!   verify its MIC, decrypt its payload.
 //!
 //! Run: `cargo bench --bench uplink_path`.
 
@@ -19,10 +21,12 @@ use lorawan::parser::FCtrl;
 use network_server::dedup::{Deduplicator, FrameSet};
 use network_server::frame::{DataUplink, Direction, SessionKeys};
 use network_server::gwmp::{RxPk, Upstream};
+use network_server::nbiot::crypto::MeterKeys;
+use network_server::nbiot::frame::UplinkFrame;
 use network_server::{EventSink, NetworkConfig, NetworkServer};
 use schemas::{
-    AppSKey, DevAddr, DevEui, DeviceRecord, GatewayEui, MacVersion, NwkSKey, Region, RxSettings,
-    SessionCounters, SessionRecord,
+    AppSKey, DevAddr, DevEui, DeviceRecord, GatewayEui, MacVersion, NbIotKey, NwkSKey, Region,
+    RxSettings, SessionCounters, SessionRecord,
 };
 use tokio::time::Instant;
 
@@ -166,6 +170,35 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+
+    let meter = MeterKeys::derive(&NbIotKey::from_bytes([0x2b; 16]));
+    let nbiot = {
+        let device_id = 352_099_001_761_481u64;
+        let mut frame = vec![0x01, 0x01];
+        frame.extend_from_slice(&device_id.to_be_bytes());
+        frame.extend_from_slice(&42u32.to_be_bytes());
+        frame.push(5);
+        let mut payload = hex::decode("016b0102280c570101016b00df00003c030012d6870aac02").unwrap();
+        meter.crypt(Direction::Uplink, device_id, 42, &mut payload);
+        frame.extend_from_slice(&payload);
+        let mic = meter.mic(&frame);
+        frame.extend_from_slice(&mic);
+        frame
+    };
+    c.bench_function("nbiot_frame_mic_decrypt", |b| {
+        b.iter(|| {
+            let frame = UplinkFrame::parse(black_box(&nbiot)).unwrap();
+            assert_eq!(meter.mic(frame.signed), frame.mic);
+            let mut payload = frame.payload.to_vec();
+            meter.crypt(
+                Direction::Uplink,
+                frame.device_id,
+                frame.counter,
+                &mut payload,
+            );
+            black_box(payload)
+        })
     });
 }
 
