@@ -22,7 +22,7 @@ use network_server::dedup::{Deduplicator, FrameSet};
 use network_server::frame::{DataUplink, Direction, SessionKeys};
 use network_server::gwmp::{RxPk, Upstream};
 use network_server::nbiot::crypto::MeterKeys;
-use network_server::nbiot::frame::UplinkFrame;
+use network_server::nbiot::frame::{self as nbiot_frame, UplinkFrame};
 use network_server::{EventSink, NetworkConfig, NetworkServer};
 use schemas::{
     AppSKey, DevAddr, DevEui, DeviceRecord, GatewayEui, MacVersion, NbIotKey, NwkSKey, Region,
@@ -173,19 +173,8 @@ fn bench(c: &mut Criterion) {
     });
 
     let meter = MeterKeys::derive(&NbIotKey::from_bytes([0x2b; 16]));
-    let nbiot = {
-        let device_id = 352_099_001_761_481u64;
-        let mut frame = vec![0x01, 0x01];
-        frame.extend_from_slice(&device_id.to_be_bytes());
-        frame.extend_from_slice(&42u32.to_be_bytes());
-        frame.push(5);
-        let mut payload = hex::decode("016b0102280c570101016b00df00003c030012d6870aac02").unwrap();
-        meter.crypt(Direction::Uplink, device_id, 42, &mut payload);
-        frame.extend_from_slice(&payload);
-        let mic = meter.mic(&frame);
-        frame.extend_from_slice(&mic);
-        frame
-    };
+    let archive = hex::decode("016b0102280c570101016b00df00003c030012d6870aac02").unwrap();
+    let nbiot = nbiot_frame::uplink(&meter, 352_099_001_761_481, 42, 5, &archive, true);
     c.bench_function("nbiot_frame_mic_decrypt", |b| {
         b.iter(|| {
             let frame = UplinkFrame::parse(black_box(&nbiot)).unwrap();

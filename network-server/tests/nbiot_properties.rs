@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use network_server::frame::Direction;
 use network_server::nbiot::Rejection;
 use network_server::nbiot::crypto::MeterKeys;
 use network_server::{EventSink, NbIotServer};
@@ -19,16 +18,7 @@ const KEY: [u8; 16] = [0x5a; 16];
 /// A valid frame with `counter`, acknowledgement requested.
 fn frame(counter: u32, plaintext: &[u8]) -> Vec<u8> {
     let keys = MeterKeys::derive(&NbIotKey::from_bytes(KEY));
-    let mut frame = vec![0x01, 0x01];
-    frame.extend_from_slice(&DEVICE_ID.to_be_bytes());
-    frame.extend_from_slice(&counter.to_be_bytes());
-    frame.push(3);
-    let mut payload = plaintext.to_vec();
-    keys.crypt(Direction::Uplink, DEVICE_ID, counter, &mut payload);
-    frame.extend_from_slice(&payload);
-    let mic = keys.mic(&frame);
-    frame.extend_from_slice(&mic);
-    frame
+    network_server::nbiot::frame::uplink(&keys, DEVICE_ID, counter, 3, plaintext, true)
 }
 
 /// Feeds datagrams to a fresh endpoint with one meter; returns how many uplinks reached the

@@ -4,7 +4,7 @@
 
 use network_server::frame::Direction;
 use network_server::nbiot::crypto::MeterKeys;
-use network_server::nbiot::frame::{AckCommand, UplinkFrame, ack_unsigned, with_mic};
+use network_server::nbiot::frame::{AckCommand, UplinkFrame, ack_unsigned, uplink, with_mic};
 use schemas::NbIotKey;
 
 const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c";
@@ -47,16 +47,9 @@ fn the_uplink_vector_parses_verifies_and_decrypts() {
 
 #[test]
 fn the_uplink_vector_is_built_from_its_plaintext() {
-    let keys = keys();
-    let mut frame = vec![0x01, 0x01];
-    frame.extend_from_slice(&DEVICE_ID.to_be_bytes());
-    frame.extend_from_slice(&42u32.to_be_bytes());
-    frame.push(5);
-    let mut payload = hex::decode(PLAINTEXT).unwrap();
-    keys.crypt(Direction::Uplink, DEVICE_ID, 42, &mut payload);
-    frame.extend_from_slice(&payload);
-    let mic = keys.mic(&frame);
-    assert_eq!(hex::encode(with_mic(frame, mic)), UPLINK);
+    let plaintext = hex::decode(PLAINTEXT).unwrap();
+    let frame = uplink(&keys(), DEVICE_ID, 42, 5, &plaintext, true);
+    assert_eq!(hex::encode(frame), UPLINK);
 }
 
 #[test]

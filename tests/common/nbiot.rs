@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use network_server::frame::Direction;
 use network_server::nbiot::crypto::MeterKeys;
+use network_server::nbiot::frame;
 use schemas::NbIotKey;
 
 pub struct TestMeter {
@@ -40,17 +41,7 @@ impl TestMeter {
 
     /// A frame with `counter`, `port` and `plaintext`, asking for an acknowledgement or not.
     pub fn frame(&self, counter: u32, port: u8, plaintext: &[u8], ack: bool) -> Vec<u8> {
-        let mut frame = vec![0x01, u8::from(ack)];
-        frame.extend_from_slice(&self.device_id.to_be_bytes());
-        frame.extend_from_slice(&counter.to_be_bytes());
-        frame.push(port);
-        let mut payload = plaintext.to_vec();
-        self.keys
-            .crypt(Direction::Uplink, self.device_id, counter, &mut payload);
-        frame.extend_from_slice(&payload);
-        let mic = self.keys.mic(&frame);
-        frame.extend_from_slice(&mic);
-        frame
+        frame::uplink(&self.keys, self.device_id, counter, port, plaintext, ack)
     }
 
     pub fn send(&self, frame: &[u8]) {

@@ -1,6 +1,9 @@
 //! NB-IoT frames, version 1 (`schemas/nbiot-frame.md`): the uplink as a meter sends it, read
 //! without copying, and the acknowledgement meterd answers with. All integers are big-endian.
 
+use super::crypto::MeterKeys;
+use crate::frame::Direction;
+
 /// The only version of the frame format.
 pub const VERSION: u8 = 0x01;
 /// Version, flags, device id, counter, port.
@@ -78,6 +81,33 @@ impl<'a> UplinkFrame<'a> {
             signed,
         })
     }
+}
+
+/// An uplink frame as a meter builds it: `plaintext` encrypted, the MIC appended. Meters (and
+/// load generators and tests standing in for them) build frames with it.
+pub fn uplink(
+    keys: &MeterKeys,
+    device_id: u64,
+    counter: u32,
+    port: u8,
+    plaintext: &[u8],
+    ack_requested: bool,
+) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(HEADER_LEN + plaintext.len() + MIC_LEN);
+    frame.push(VERSION);
+    frame.push(if ack_requested {
+        FLAG_ACK_OR_COMMAND
+    } else {
+        0
+    });
+    frame.extend_from_slice(&device_id.to_be_bytes());
+    frame.extend_from_slice(&counter.to_be_bytes());
+    frame.push(port);
+    let start = frame.len();
+    frame.extend_from_slice(plaintext);
+    keys.crypt(Direction::Uplink, device_id, counter, &mut frame[start..]);
+    let mic = keys.mic(&frame);
+    with_mic(frame, mic)
 }
 
 /// A command riding on an acknowledgement, already encrypted.
