@@ -62,6 +62,7 @@ fn populated(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Store 
                 devices::insert(
                     c,
                     &NewDevice {
+                        organisation_id: None,
                         mac_version: MacVersion::default(),
                         model: "pulse1".into(),
                         application: "default".into(),
@@ -81,6 +82,7 @@ fn populated(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Store 
                 meters::insert(
                     c,
                     &NewMeter {
+                        replaces: None,
                         serial: format!("B-{n}"),
                         resource: Resource::ColdWater,
                         role: MeterRole::House,

@@ -42,6 +42,13 @@ impl app_server::Network for NetworkBridge {
         }
     }
 
+    fn unregister_device(&self, device: DeviceId) {
+        match device {
+            DeviceId::DevEui(dev_eui) => self.lorawan.devices().remove(&dev_eui),
+            DeviceId::Imei(imei) => self.nbiot.unregister(imei.as_u64()),
+        }
+    }
+
     fn enqueue(&self, device: DeviceId, item: QueueItem) -> bool {
         match device {
             DeviceId::DevEui(dev_eui) => self.lorawan.devices().enqueue(&dev_eui, item),

@@ -17,6 +17,9 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// The bootstrap operator token; when absent, one is generated on first start and printed once.
     pub admin_token: Option<String>,
+    /// How long a token given for a password (`POST /api/v1/tokens`) is valid.
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
 }
 
 impl Default for ApiConfig {
@@ -24,6 +27,7 @@ impl Default for ApiConfig {
         ApiConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
+            token_lifetime: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

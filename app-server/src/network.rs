@@ -20,6 +20,8 @@ pub trait Network: Send + Sync {
     fn gateway_snapshots(&self) -> Vec<GatewaySnapshot>;
     /// A device of either network was registered (or loaded at start).
     fn register_device(&self, record: &Registration);
+    /// A device was deleted: its frames are from then on those of an unknown device.
+    fn unregister_device(&self, device: DeviceId);
     /// A downlink was queued for a device; `false` when the network server does not know it.
     fn enqueue(&self, device: DeviceId, item: QueueItem) -> bool;
     /// The live counters of a device: its LoRaWAN session's, or its NB-IoT frames'.

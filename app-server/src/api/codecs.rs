@@ -9,8 +9,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::access::{operator_only, registrar};
 use super::devices::find;
 use super::{ApiError, ApiQuery, AppState, Listing};
+use crate::auth::Caller;
 use crate::store::{meters, uplinks};
 use crate::{decoding, metering};
 
@@ -36,12 +38,15 @@ fn listing(codecs: &codecs::Codecs) -> Listing<ModelView> {
     }
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Json<Listing<ModelView>> {
+pub(super) async fn list(State(state): State<AppState>, _: Caller) -> Json<Listing<ModelView>> {
     Json(listing(&state.codecs.current()))
 }
 
 /// Loads the codec files again; any bad file keeps the set in force and is reported whole.
-pub(super) async fn reload(State(state): State<AppState>) -> Response {
+pub(super) async fn reload(State(state): State<AppState>, caller: Caller) -> Response {
+    if let Err(refused) = operator_only(&caller) {
+        return refused.into_response();
+    }
     match state.codecs.reload() {
         Ok(codecs) => Json(listing(&codecs)).into_response(),
         Err(errors) => {
@@ -81,13 +86,15 @@ pub(super) struct Redecoded {
 /// replacing the readings, values and status changes each had stored.
 pub(super) async fn redecode(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Redecoded>, ApiError> {
     if range.from >= range.to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
-    let device_id = find(&state, &id).await?.id;
+    registrar(&caller)?;
+    let device_id = find(&state, &caller, &id).await?.id;
     let codecs = state.codecs.current();
     let (outcome, points) = state
         .store

@@ -10,8 +10,16 @@ use schemas::{
 };
 use serde::{Deserialize, Serialize};
 
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::access::{registrar, sees_device, visible_devices};
+use super::validate::{parse, patched};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
-use crate::store::devices::{self, Activation, DeviceRow, NewActivation, NewDevice};
+use crate::auth::Caller;
+use crate::store::StoreError;
+use crate::store::devices::{self, Activation, DeviceFilter, DeviceRow, NewActivation, NewDevice};
+use crate::store::houses::{self, OrganisationKind};
 use crate::store::uplinks::{self, StoredUplink};
 
 /// Devices without an `application` belong to this one (it names MQTT topics).
@@ -36,6 +44,9 @@ pub(super) struct NewDeviceBody {
     // NB-IoT
     imei: Option<String>,
     key: Option<String>,
+    /// The management company the device belongs to (operators only; a manager's devices are
+    /// its company's).
+    organisation_id: Option<i64>,
 }
 
 /// A device as the API shows it; keys are never shown.
@@ -69,6 +80,7 @@ pub(super) struct DeviceView {
     /// places its timestamped archive records on the server's timescale.
     clock_offset_ms: Option<i64>,
     clock_offset_at: Option<Timestamp>,
+    organisation_id: Option<i64>,
 }
 
 /// What a device said of itself in DevStatusAns.
@@ -119,41 +131,84 @@ impl DeviceView {
             }),
             clock_offset_ms: row.clock_offset.map(|(offset, _)| offset),
             clock_offset_at: row.clock_offset.map(|(_, at)| at),
+            organisation_id: row.organisation_id,
         }
     }
 }
 
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
-    let device = validate(body)?;
-    if !state.codecs.current().contains(&device.model) {
-        return Err(ApiError::invalid(
-            "model",
-            format!(
-                "no codec for model {:?} (GET /api/v1/codecs lists them)",
-                device.model
-            ),
-        ));
-    }
+    registrar(&caller)?;
+    let device = validate(body, &caller)?;
+    check_model(&state, &device.model)?;
     let id = device.id();
     let stored = device.clone();
     state
         .store
         .writer()
-        .write(move |t| devices::insert(t, &stored))
-        .await
-        .map_err(|error| match error.is_duplicate() {
-            true => ApiError::Conflict(format!("device {id} already exists")),
-            false => ApiError::Store(error),
-        })?;
+        .write_or_refuse(move |c| {
+            if let Err(refused) = check_organisation(c, stored.organisation_id)? {
+                return Ok(Err(refused));
+            }
+            if devices::exists(c, &id.to_string())? {
+                return Ok(Err(ApiError::Conflict(format!(
+                    "device {id} already exists"
+                ))));
+            }
+            devices::insert(c, &stored)?;
+            Ok(Ok(()))
+        })
+        .await??;
     state.network.register_device(&device.record());
-    let row = find(&state, &id.to_string()).await?;
+    let row = find(&state, &caller, &id.to_string()).await?;
     Ok((StatusCode::CREATED, Json(DeviceView::new(row, None))))
 }
 
-fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
+/// A model the codecs in force decode, else 422.
+pub(super) fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
+    if state.codecs.current().contains(model) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "model",
+        format!("no codec for model {model:?} (GET /api/v1/codecs lists them)"),
+    ))
+}
+
+/// The organisation a device is given must be a management company.
+pub(super) fn check_organisation(
+    connection: &Connection,
+    organisation_id: Option<i64>,
+) -> Result<Result<(), ApiError>, StoreError> {
+    let Some(id) = organisation_id else {
+        return Ok(Ok(()));
+    };
+    Ok(match houses::get_organisation(connection, id)? {
+        None => Err(ApiError::NotFound(format!("organisation {id}"))),
+        Some(found) if found.kind != OrganisationKind::ManagementCompany => Err(ApiError::invalid(
+            "organisation_id",
+            format!("organisation {id} is not a management_company"),
+        )),
+        Some(_) => Ok(()),
+    })
+}
+
+/// A manager's devices are its company's; only operators name another one.
+fn organisation_for(caller: &Caller, named: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match (caller, named) {
+        (Caller::Manager { organisation_id }, None) => Ok(Some(*organisation_id)),
+        (Caller::Manager { organisation_id }, Some(named)) if named != *organisation_id => {
+            Err(ApiError::NotFound(format!("organisation {named}")))
+        }
+        (_, named) => Ok(named),
+    }
+}
+
+pub(super) fn validate(body: NewDeviceBody, caller: &Caller) -> Result<NewDevice, ApiError> {
+    let organisation_id = organisation_for(caller, body.organisation_id)?;
     let nbiot = body.imei.is_some() || body.key.is_some();
     let otaa = body.join_eui.is_some() || body.app_key.is_some();
     let abp = body.dev_addr.is_some() || body.nwk_s_key.is_some() || body.app_s_key.is_some();
@@ -202,16 +257,13 @@ fn validate(body: NewDeviceBody) -> Result<NewDevice, ApiError> {
     Ok(NewDevice {
         mac_version,
         activation,
-        model: validate_name("model", body.model, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
-        })?,
-        application: validate_name(
-            "application",
+        model: model_name(body.model)?,
+        application: application_name(
             body.application
                 .unwrap_or_else(|| DEFAULT_APPLICATION.to_owned()),
-            |c| c.is_ascii_alphanumeric() || c == '_' || c == '-',
         )?,
         created_at: crate::store::now(),
+        organisation_id,
     })
 }
 
@@ -225,6 +277,20 @@ where
         .ok_or_else(|| ApiError::invalid(field, "required"))?
         .parse()
         .map_err(|e| ApiError::invalid(field, e))
+}
+
+/// A codec model's name: lower-case letters, digits and underscores.
+fn model_name(name: String) -> Result<String, ApiError> {
+    validate_name("model", name, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+    })
+}
+
+/// An application's name, part of MQTT topics: letters, digits, `_` and `-`.
+fn application_name(name: String) -> Result<String, ApiError> {
+    validate_name("application", name, |c| {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    })
 }
 
 /// Checks an identifier-like name: 1 to 64 characters, each allowed by `allowed`.
@@ -242,14 +308,45 @@ fn validate_name(
     Ok(name)
 }
 
+/// `GET /api/v1/devices` filters and page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeviceQuery {
+    model: Option<String>,
+    application: Option<String>,
+    /// `abp`, `otaa` or `nbiot`.
+    activation: Option<String>,
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: u64,
+}
+
 pub(super) async fn list(
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<Page>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<DeviceQuery>,
 ) -> Result<Json<Listing<DeviceView>>, ApiError> {
-    let limit = page.limit()?;
+    registrar(&caller)?;
+    let limit = Page::limit_of(query.limit)?;
+    let filter = DeviceFilter {
+        visible: None,
+        model: query.model,
+        application: query.application,
+        activation: query
+            .activation
+            .as_deref()
+            .map(|a| parse("activation", a))
+            .transpose()?,
+    };
     let (rows, total) = state
         .store
-        .read(move |c| devices::list(c, limit, page.offset))
+        .read(move |c| {
+            let filter = DeviceFilter {
+                visible: visible_devices(c, &caller)?,
+                ..filter
+            };
+            devices::list(c, &filter, limit, query.offset)
+        })
         .await?;
     let items = rows
         .into_iter()
@@ -263,11 +360,85 @@ pub(super) async fn list(
 
 pub(super) async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let row = find(&state, &id).await?;
+    let row = find(&state, &caller, &id).await?;
     let live = state.network.session_counters(row.id);
     Ok(Json(DeviceView::new(row, live)))
+}
+
+/// The body of `PATCH /api/v1/devices/{id}`: what decodes it, where its events go, whose it is.
+/// Keys and activation change by deleting and registering the device again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceChange {
+    model: String,
+    application: String,
+    organisation_id: Option<i64>,
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Map<String, Value>>,
+) -> Result<Json<DeviceView>, ApiError> {
+    registrar(&caller)?;
+    let row = find(&state, &caller, &id).await?;
+    let current = serde_json::json!({
+        "model": row.model,
+        "application": row.application,
+        "organisation_id": row.organisation_id,
+    });
+    let change: DeviceChange = patched(current, &[], patch)?;
+    let model = model_name(change.model)?;
+    check_model(&state, &model)?;
+    let application = application_name(change.application)?;
+    let organisation_id = match caller {
+        Caller::Operator => change.organisation_id,
+        _ if change.organisation_id == row.organisation_id => row.organisation_id,
+        _ => return Err(ApiError::Forbidden(caller.role())),
+    };
+    let device = row.id;
+    state
+        .store
+        .writer()
+        .write_or_refuse(move |c| {
+            if let Err(refused) = check_organisation(c, organisation_id)? {
+                return Ok(Err(refused));
+            }
+            devices::update(c, device, &model, &application, organisation_id)?;
+            Ok(Ok(()))
+        })
+        .await??;
+    let row = find(&state, &caller, &id).await?;
+    let live = state.network.session_counters(row.id);
+    Ok(Json(DeviceView::new(row, live)))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    registrar(&caller)?;
+    let device = find(&state, &caller, &id).await?.id;
+    state
+        .store
+        .writer()
+        .write_or_refuse(move |c| {
+            if let Some(references) = devices::references(c, device)? {
+                return Ok(Err(ApiError::InUse(format!(
+                    "device {device} is read by {references}; delete or decommission them first"
+                ))));
+            }
+            devices::delete(c, device)?;
+            Ok(Ok(()))
+        })
+        .await??;
+    state.network.unregister_device(device);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `?limit=` of the uplink archive.
@@ -338,6 +509,7 @@ impl From<StoredUplink> for UplinkView {
 
 pub(super) async fn uplinks(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<UplinkQuery>,
 ) -> Result<Json<Listing<UplinkView>>, ApiError> {
@@ -346,7 +518,7 @@ pub(super) async fn uplinks(
         offset: 0,
     }
     .limit()?;
-    let device = find(&state, &id).await?.id;
+    let device = find(&state, &caller, &id).await?.id;
     let (rows, total) = state
         .store
         .read(move |c| uplinks::list_for_device(c, device, limit))
@@ -357,13 +529,23 @@ pub(super) async fn uplinks(
     }))
 }
 
-/// The device `id` names (a DevEUI or an IMEI), or 404.
-pub(super) async fn find(state: &AppState, id: &str) -> Result<DeviceRow, ApiError> {
+/// The device `id` names (a DevEUI or an IMEI), if the caller sees it; else 404.
+pub(super) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<DeviceRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("device {id}"));
     let device: DeviceId = id.parse().map_err(|_| not_found())?;
+    let caller = caller.clone();
     state
         .store
-        .read(move |c| devices::get(c, device))
+        .read(move |c| {
+            if !sees_device(c, &caller, &device.to_string())? {
+                return Ok(None);
+            }
+            devices::get(c, device)
+        })
         .await?
         .ok_or_else(not_found)
 }

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 401: no token, or a token that is unknown, revoked or expired.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 403: an action the caller's role may never take.
+    #[error("the {0} role may not do this")]
+    Forbidden(&'static str),
     /// 404: no such object (or one outside the caller's scope).
     #[error("{0} not found")]
     NotFound(String),
@@ -29,6 +32,12 @@ pub enum ApiError {
     /// 409: the object exists already.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the object is still referenced by others and cannot be deleted.
+    #[error("{0}")]
+    InUse(String),
+    /// 422: rows of an import that are invalid, each with its line; nothing was imported.
+    #[error("{} of the rows are invalid; nothing was imported", .0.len())]
+    InvalidRows(Vec<RowError>),
     /// 422: well-formed but invalid values.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
@@ -51,9 +60,12 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "already_exists"),
+            ApiError::InUse(_) => (StatusCode::CONFLICT, "still_referenced"),
+            ApiError::InvalidRows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
 
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -67,9 +79,19 @@ impl IntoResponse for ApiError {
         if let ApiError::Store(error) = &self {
             tracing::error!(%error, "API request failed in the store");
         }
-        let body = json!({"error": {"code": code, "message": self.to_string()}});
+        let mut body = json!({"error": {"code": code, "message": self.to_string()}});
+        if let ApiError::InvalidRows(rows) = &self {
+            body["error"]["rows"] = json!(rows);
+        }
         (status, axum::Json(body)).into_response()
     }
+}
+
+/// A bad row of an import: its line in the file (the header is line 1) and what is wrong.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
 }
 
 /// A JSON body whose every reading failure is a 400 with the parser's message.

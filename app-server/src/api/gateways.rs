@@ -7,11 +7,16 @@ use jiff::Timestamp;
 use schemas::{GatewayEui, GatewayRecord, GatewayRuntime, Region};
 use serde::{Deserialize, Serialize};
 
+use serde_json::{Map, Value};
+
+use super::access::operator_only;
+use super::validate::patched;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use crate::auth::Caller;
 use crate::store::gateways::{self, GatewayRow};
 
 /// The body of `POST /api/v1/gateways`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewGateway {
     gateway_eui: String,
@@ -58,8 +63,10 @@ impl GatewayView {
 
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<NewGateway>,
 ) -> Result<(StatusCode, Json<GatewayView>), ApiError> {
+    operator_only(&caller)?;
     let row = validate(body, state.default_region)?;
     let inserted = row.clone();
     state
@@ -79,7 +86,7 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(GatewayView::new(row, live))))
 }
 
-fn validate(body: NewGateway, default_region: Region) -> Result<GatewayRow, ApiError> {
+pub(super) fn validate(body: NewGateway, default_region: Region) -> Result<GatewayRow, ApiError> {
     let gateway_eui = body
         .gateway_eui
         .parse()
@@ -113,8 +120,10 @@ fn validate(body: NewGateway, default_region: Region) -> Result<GatewayRow, ApiE
 
 pub(super) async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Listing<GatewayView>>, ApiError> {
+    operator_only(&caller)?;
     let limit = page.limit()?;
     let (rows, total) = state
         .store
@@ -132,17 +141,67 @@ pub(super) async fn list(
 
 pub(super) async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(eui): Path<String>,
 ) -> Result<Json<GatewayView>, ApiError> {
+    operator_only(&caller)?;
     let row = find(&state, &eui).await?;
+    let live = state.network.gateway_runtime(&row.gateway_eui);
+    Ok(Json(GatewayView::new(row, live)))
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(eui): Path<String>,
+    ApiJson(patch): ApiJson<Map<String, Value>>,
+) -> Result<Json<GatewayView>, ApiError> {
+    operator_only(&caller)?;
+    let current = find(&state, &eui).await?;
+    let body: NewGateway = patched(
+        NewGateway {
+            gateway_eui: current.gateway_eui.to_string(),
+            name: current.name.clone(),
+            region: Some(current.region.to_string()),
+            lat: current.lat,
+            lon: current.lon,
+        },
+        &[],
+        patch,
+    )?;
+    let row = GatewayRow {
+        created_at: current.created_at,
+        auto_registered: current.auto_registered,
+        last_seen: current.last_seen,
+        runtime: current.runtime.clone(),
+        ..validate(body, state.default_region)?
+    };
+    if row.gateway_eui != current.gateway_eui {
+        return Err(ApiError::invalid(
+            "gateway_eui",
+            "a gateway keeps its EUI; register the new one",
+        ));
+    }
+    let stored = row.clone();
+    state
+        .store
+        .writer()
+        .write(move |c| gateways::update(c, &stored))
+        .await?;
+    state.network.register_gateway(GatewayRecord {
+        gateway_eui: row.gateway_eui,
+        region: row.region,
+    });
     let live = state.network.gateway_runtime(&row.gateway_eui);
     Ok(Json(GatewayView::new(row, live)))
 }
 
 pub(super) async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Path(eui): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    operator_only(&caller)?;
     let not_found = || ApiError::NotFound(format!("gateway {eui}"));
     let gateway_eui: GatewayEui = eui.parse().map_err(|_| not_found())?;
     let deleted = state

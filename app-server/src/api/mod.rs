@@ -1,31 +1,36 @@
 //! The HTTP API (`../shared/API.md`): routes, shared state and authentication.
 
+mod access;
 mod codecs;
 mod devices;
 mod error;
 mod gateways;
 mod houses;
+mod import;
 mod meters;
 mod organisations;
 mod queue;
 mod readings;
 mod system;
+mod users;
 mod validate;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::http::request::Parts;
+use axum::routing::{self, MethodRouter};
 use jiff::Timestamp;
 use schemas::Region;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ApiError, ApiJson, ApiQuery};
 
+use crate::auth::Caller;
 use crate::codec_set::CodecSet;
 use crate::ingest::IngestMetrics;
 use crate::network::Network;
@@ -51,49 +56,134 @@ pub struct AppState {
     pub publishers: Publishers,
     /// The InfluxDB sink, for its metrics.
     pub influx: Option<Arc<InfluxSink>>,
+    /// How long a token given for a password is valid.
+    pub token_lifetime: std::time::Duration,
+}
+
+/// The routes of the API, recorded as they are added so the served set can be listed.
+struct Routes {
+    router: Router<AppState>,
+    served: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            served: Vec::new(),
+        }
+    }
+
+    fn add(mut self, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        self.served.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::GET, path, routing::get(handler))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::POST, path, routing::post(handler))
+    }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PATCH, path, routing::patch(handler))
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::DELETE, path, routing::delete(handler))
+    }
+}
+
+/// Every route: `/health`, `/metrics` and `POST /api/v1/tokens` answer without a token; every
+/// other handler takes the [`Caller`], which requires one.
+fn routes() -> Routes {
+    Routes::new()
+        .get("/health", system::health)
+        .get("/metrics", system::metrics)
+        .post("/api/v1/tokens", users::issue_token)
+        .delete("/api/v1/tokens", users::revoke_token)
+        .get("/api/v1/users", users::list)
+        .post("/api/v1/users", users::create)
+        .get("/api/v1/users/{login}", users::get)
+        .patch("/api/v1/users/{login}", users::update)
+        .delete("/api/v1/users/{login}", users::delete)
+        .get("/api/v1/gateways", gateways::list)
+        .post("/api/v1/gateways", gateways::create)
+        .get("/api/v1/gateways/{eui}", gateways::get)
+        .patch("/api/v1/gateways/{eui}", gateways::update)
+        .delete("/api/v1/gateways/{eui}", gateways::delete)
+        .get("/api/v1/devices", devices::list)
+        .post("/api/v1/devices", devices::create)
+        .get("/api/v1/devices/{id}", devices::get)
+        .patch("/api/v1/devices/{id}", devices::update)
+        .delete("/api/v1/devices/{id}", devices::delete)
+        .get("/api/v1/devices/{id}/uplinks", devices::uplinks)
+        .get("/api/v1/devices/{id}/queue", queue::list)
+        .post("/api/v1/devices/{id}/queue", queue::create)
+        .post("/api/v1/devices/{id}/redecode", codecs::redecode)
+        .get("/api/v1/devices/{id}/values", readings::device_values)
+        .get("/api/v1/devices/{id}/status", readings::device_status)
+        .get("/api/v1/organisations", organisations::list)
+        .post("/api/v1/organisations", organisations::create)
+        .get("/api/v1/organisations/{id}", organisations::get)
+        .patch("/api/v1/organisations/{id}", organisations::update)
+        .delete("/api/v1/organisations/{id}", organisations::delete)
+        .get("/api/v1/houses", houses::list)
+        .post("/api/v1/houses", houses::create)
+        .get("/api/v1/houses/{id}", houses::get)
+        .patch("/api/v1/houses/{id}", houses::update)
+        .delete("/api/v1/houses/{id}", houses::delete)
+        .get("/api/v1/houses/{id}/apartments", houses::list_apartments)
+        .post("/api/v1/houses/{id}/apartments", houses::create_apartment)
+        .get(
+            "/api/v1/houses/{id}/apartments/{number}",
+            houses::get_apartment,
+        )
+        .patch(
+            "/api/v1/houses/{id}/apartments/{number}",
+            houses::update_apartment,
+        )
+        .delete(
+            "/api/v1/houses/{id}/apartments/{number}",
+            houses::delete_apartment,
+        )
+        .get("/api/v1/meters", meters::list)
+        .post("/api/v1/meters", meters::create)
+        .get("/api/v1/meters/{id}", meters::get)
+        .patch("/api/v1/meters/{id}", meters::update)
+        .delete("/api/v1/meters/{id}", meters::delete)
+        .post("/api/v1/meters/{id}/replace", meters::replace)
+        .post("/api/v1/meters/{id}/decommission", meters::decommission)
+        .get("/api/v1/meters/{id}/readings", readings::list)
+        .post("/api/v1/meters/{id}/readings", readings::create)
+        .get("/api/v1/meters/{id}/values", readings::meter_values)
+        .get("/api/v1/meters/{id}/status", readings::meter_status)
+        .add(
+            Method::POST,
+            "/api/v1/import/{kind}",
+            routing::post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        )
+        .get("/api/v1/codecs", codecs::list)
+        .post("/api/v1/codecs/reload", codecs::reload)
+}
+
+/// Every route the API serves, as (method, path) with OpenAPI's `{param}` placeholders: what
+/// `schemas/openapi.json` must describe, no more and no less.
+pub fn served_routes() -> Vec<(String, String)> {
+    routes()
+        .served
+        .into_iter()
+        .map(|(method, path)| (method.as_str().to_owned(), path.to_owned()))
+        .collect()
 }
 
 /// The API's router.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/gateways", get(gateways::list).post(gateways::create))
-        .route(
-            "/gateways/{eui}",
-            get(gateways::get).delete(gateways::delete),
-        )
-        .route("/devices", get(devices::list).post(devices::create))
-        .route("/devices/{id}", get(devices::get))
-        .route("/devices/{id}/uplinks", get(devices::uplinks))
-        .route("/devices/{id}/queue", get(queue::list).post(queue::create))
-        .route("/devices/{id}/redecode", post(codecs::redecode))
-        .route("/devices/{id}/values", get(readings::device_values))
-        .route("/devices/{id}/status", get(readings::device_status))
-        .route(
-            "/organisations",
-            get(organisations::list).post(organisations::create),
-        )
-        .route("/organisations/{id}", get(organisations::get))
-        .route("/houses", get(houses::list).post(houses::create))
-        .route("/houses/{id}", get(houses::get))
-        .route(
-            "/houses/{id}/apartments",
-            get(houses::list_apartments).post(houses::create_apartment),
-        )
-        .route("/meters", get(meters::list).post(meters::create))
-        .route("/meters/{id}", get(meters::get))
-        .route(
-            "/meters/{id}/readings",
-            get(readings::list).post(readings::create),
-        )
-        .route("/meters/{id}/values", get(readings::meter_values))
-        .route("/meters/{id}/status", get(readings::meter_status))
-        .route("/codecs", get(codecs::list))
-        .route("/codecs/reload", post(codecs::reload))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/health", get(system::health))
-        .route("/metrics", get(system::metrics))
-        .nest("/api/v1", api)
+    routes()
+        .router
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -110,27 +200,25 @@ pub async fn serve(
         .await
 }
 
-/// Lets a request through only with a valid bearer token.
-async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer_token)
-        .ok_or(ApiError::Unauthorized)?;
-    let now = Timestamp::now();
-    let role = state
-        .store
-        .read(move |c| tokens::role_of(c, &token, now))
-        .await?;
-    if role.is_none() {
-        return Err(ApiError::Unauthorized);
+/// The caller of a request, from its bearer token: no token, or one unknown, revoked or
+/// expired, is a 401.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or(ApiError::Unauthorized)?;
+        let now = Timestamp::now();
+        state
+            .store
+            .read(move |c| tokens::caller_of(c, &token, now))
+            .await?
+            .ok_or(ApiError::Unauthorized)
     }
-    Ok(next.run(request).await)
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
@@ -153,7 +241,12 @@ pub struct Page {
 impl Page {
     /// The limit asked for, or the default; more than the maximum is refused.
     fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit.unwrap_or(DEFAULT_LIMIT) {
+        Page::limit_of(self.limit)
+    }
+
+    /// [`Page::limit`] for queries that carry filters besides the page.
+    fn limit_of(limit: Option<u32>) -> Result<u32, ApiError> {
+        match limit.unwrap_or(DEFAULT_LIMIT) {
             limit if limit > MAX_LIMIT => {
                 Err(ApiError::invalid("limit", format!("at most {MAX_LIMIT}")))
             }

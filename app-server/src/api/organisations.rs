@@ -6,8 +6,10 @@ use axum::http::StatusCode;
 use schemas::Resource;
 use serde::Deserialize;
 
+use super::access::operator_only;
 use super::validate::{parse, text};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use crate::auth::Caller;
 use crate::store::houses::{self, Organisation, OrganisationKind};
 
 /// The body of `POST /api/v1/organisations`.
@@ -21,8 +23,10 @@ pub(super) struct NewOrganisation {
 
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<NewOrganisation>,
 ) -> Result<(StatusCode, Json<Organisation>), ApiError> {
+    operator_only(&caller)?;
     let name = text("name", &body.name, 200)?;
     let kind: OrganisationKind = parse("kind", &body.kind)?;
     let resource: Option<Resource> = body
@@ -55,28 +59,121 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(organisation)))
 }
 
+/// `GET /api/v1/organisations` filters and page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OrganisationQuery {
+    kind: Option<String>,
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: u64,
+}
+
+/// Operators see every organisation; managers their own and the suppliers (to name them in
+/// their houses); suppliers their own; residents none.
+fn scope(caller: &Caller) -> Result<(Option<i64>, bool), ApiError> {
+    match caller {
+        Caller::Operator => Ok((None, false)),
+        Caller::Manager { organisation_id } => Ok((Some(*organisation_id), true)),
+        Caller::Supplier {
+            organisation_id, ..
+        } => Ok((Some(*organisation_id), false)),
+        Caller::Resident { .. } => Err(ApiError::Forbidden(caller.role())),
+    }
+}
+
 pub(super) async fn list(
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<Page>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<OrganisationQuery>,
 ) -> Result<Json<Listing<Organisation>>, ApiError> {
-    let limit = page.limit()?;
+    let (own, suppliers) = scope(&caller)?;
+    let limit = Page::limit_of(query.limit)?;
+    let kind: Option<OrganisationKind> = query
+        .kind
+        .as_deref()
+        .map(|k| parse("kind", k))
+        .transpose()?;
+    let offset = query.offset;
     let (items, total) = state
         .store
-        .read(move |c| houses::list_organisations(c, limit, page.offset))
+        .read(move |c| houses::list_organisations(c, kind, own, suppliers, limit, offset))
         .await?;
     Ok(Json(Listing { items, total }))
 }
 
-pub(super) async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Organisation>, ApiError> {
+/// The organisation `id` names, if the caller sees it; else 404.
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Organisation, ApiError> {
     let not_found = || ApiError::NotFound(format!("organisation {id}"));
+    let (own, suppliers) = scope(caller)?;
     let key: i64 = id.parse().map_err(|_| not_found())?;
     state
         .store
         .read(move |c| houses::get_organisation(c, key))
         .await?
-        .map(Json)
+        .filter(|found| {
+            own.is_none_or(|own| {
+                found.id == own || (suppliers && found.kind == OrganisationKind::Supplier)
+            })
+        })
         .ok_or_else(not_found)
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Organisation>, ApiError> {
+    find(&state, &caller, &id).await.map(Json)
+}
+
+/// The body of `PATCH /api/v1/organisations/{id}`: the kind and resource stay what they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OrganisationChange {
+    name: String,
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OrganisationChange>,
+) -> Result<Json<Organisation>, ApiError> {
+    operator_only(&caller)?;
+    let found = find(&state, &caller, &id).await?;
+    let name = text("name", &body.name, 200)?;
+    let updated = state
+        .store
+        .writer()
+        .write(move |c| {
+            houses::rename_organisation(c, found.id, &name)?;
+            houses::get_organisation(c, found.id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("organisation {id}")))?;
+    Ok(Json(updated))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    operator_only(&caller)?;
+    let found = find(&state, &caller, &id).await?;
+    state
+        .store
+        .writer()
+        .write_or_refuse(move |c| {
+            if let Some(references) = houses::organisation_references(c, found.id)? {
+                return Ok(Err(ApiError::InUse(format!(
+                    "organisation {} is still referenced by {references}",
+                    found.id
+                ))));
+            }
+            houses::delete_organisation(c, found.id)?;
+            Ok(Ok(StatusCode::NO_CONTENT))
+        })
+        .await?
 }

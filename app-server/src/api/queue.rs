@@ -7,8 +7,10 @@ use jiff::Timestamp;
 use schemas::{QueueItem, QueueState};
 use serde::{Deserialize, Serialize};
 
+use super::access::registrar;
 use super::devices::find;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use crate::auth::Caller;
 use crate::store::devices::Activation;
 use crate::store::queue::{self, QueueRow};
 
@@ -66,10 +68,12 @@ impl From<QueueRow> for ItemView {
 
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewItem>,
 ) -> Result<(StatusCode, Json<ItemView>), ApiError> {
-    let device = find(&state, &id).await?;
+    registrar(&caller)?;
+    let device = find(&state, &caller, &id).await?;
     if !(1..=223).contains(&body.fport) {
         return Err(ApiError::invalid(
             "fport",
@@ -133,11 +137,12 @@ pub(super) async fn create(
 
 pub(super) async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Listing<ItemView>>, ApiError> {
     let limit = page.limit()?;
-    let device = find(&state, &id).await?.id;
+    let device = find(&state, &caller, &id).await?.id;
     let (rows, total) = state
         .store
         .read(move |c| queue::list_for_device(c, device, limit))

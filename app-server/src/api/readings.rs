@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{non_negative, parse};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Page, devices, meters};
+use crate::auth::Caller;
 use crate::publish::Point;
 use crate::store::StoreError;
 use crate::store::readings::{self, NewReading, Reading, Source};
@@ -54,10 +55,11 @@ pub(super) struct ReadingsView {
 
 pub(super) async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<Json<ReadingsView>, ApiError> {
-    let meter = meters::find(&state, &id).await?;
+    let meter = meters::find(&state, &caller, &id).await?;
     let (from, to, limit, offset) = query.checked()?;
     let meter_id = meter.id;
     let (items, total) = state
@@ -95,10 +97,14 @@ pub(super) enum ManualReadings {
 /// would make the meter's index decrease a 422 unless it is a correction.
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ManualReadings>,
 ) -> Result<(StatusCode, Json<ReadingsView>), ApiError> {
-    let meter = meters::find(&state, &id).await?;
+    if let Caller::Supplier { .. } = caller {
+        return Err(ApiError::Forbidden(caller.role()));
+    }
+    let meter = meters::find(&state, &caller, &id).await?;
     let mut entered = match body {
         ManualReadings::One(reading) => vec![reading],
         ManualReadings::Many(readings) => readings,
@@ -288,36 +294,40 @@ async fn series_points(
 
 pub(super) async fn meter_values(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
-    let meter = meters::find(&state, &id).await?;
+    let meter = meters::find(&state, &caller, &id).await?;
     series_points(&state, Owner::Meter(meter.id), false, query).await
 }
 
 pub(super) async fn meter_status(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
-    let meter = meters::find(&state, &id).await?;
+    let meter = meters::find(&state, &caller, &id).await?;
     series_points(&state, Owner::Meter(meter.id), true, query).await
 }
 
 pub(super) async fn device_values(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
-    let device = devices::find(&state, &id).await?;
+    let device = devices::find(&state, &caller, &id).await?;
     series_points(&state, Owner::Device(device.id.to_string()), false, query).await
 }
 
 pub(super) async fn device_status(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<SeriesView>, ApiError> {
-    let device = devices::find(&state, &id).await?;
+    let device = devices::find(&state, &caller, &id).await?;
     series_points(&state, Owner::Device(device.id.to_string()), true, query).await
 }

@@ -60,3 +60,24 @@ pub(super) fn timezone(field: &'static str, name: &str) -> Result<String, ApiErr
             )
         })
 }
+
+/// A partial update (`PATCH`): the fields of `patch` laid over the object's current fields, read
+/// as the object's create body so every rule of creation applies again. `read_only` fields of the
+/// current form are not part of the body.
+pub(super) fn patched<T: serde::de::DeserializeOwned>(
+    current: impl serde::Serialize,
+    read_only: &[&str],
+    patch: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    let mut fields = match serde_json::to_value(current) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => return Err(ApiError::Malformed("the object cannot be updated".into())),
+    };
+    for field in read_only {
+        fields.remove(*field);
+    }
+    fields.extend(patch);
+    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|error| {
+        ApiError::Malformed(format!("Failed to deserialize the JSON body: {error}"))
+    })
+}

@@ -52,6 +52,8 @@ pub struct NewDevice {
     pub application: String,
     pub activation: NewActivation,
     pub created_at: Timestamp,
+    /// The management company that registered it.
+    pub organisation_id: Option<i64>,
 }
 
 /// What a new device activates with.
@@ -154,6 +156,8 @@ pub struct DeviceRow {
     pub last_join_at: Option<Timestamp>,
     /// The last DevStatusAns: battery (0 external power, 1..254 level, 255 unknown) and margin, dB.
     pub status: Option<(u8, i8, Timestamp)>,
+    /// The management company that registered it.
+    pub organisation_id: Option<i64>,
 }
 
 const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
@@ -161,7 +165,8 @@ const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.cl
     (SELECT received_at FROM uplinks u WHERE u.device_id = d.id ORDER BY u.id DESC LIMIT 1),
         d.last_join_at, d.battery, d.margin, d.status_at,
     a.dev_addr, a.f_cnt_up, a.f_cnt_down, p.dev_addr,
-    n.device_id IS NOT NULL, n.f_cnt_up, n.f_cnt_down, d.clock_offset_ms, d.clock_offset_at";
+    n.device_id IS NOT NULL, n.f_cnt_up, n.f_cnt_down, d.clock_offset_ms, d.clock_offset_at,
+    d.organisation_id";
 
 const FROM: &str = "devices d
     LEFT JOIN device_sessions a ON a.device_id = d.id AND a.slot = 'active'
@@ -185,6 +190,7 @@ struct RawDevice {
     pending_dev_addr: Option<String>,
     nbiot: (bool, Option<u32>, Option<u32>),
     clock_offset: (Option<i64>, Option<i64>),
+    organisation_id: Option<i64>,
 }
 
 impl RawDevice {
@@ -205,6 +211,7 @@ impl RawDevice {
             pending_dev_addr: row.get(16)?,
             nbiot: (row.get(17)?, row.get(18)?, row.get(19)?),
             clock_offset: (row.get(20)?, row.get(21)?),
+            organisation_id: row.get(22)?,
         })
     }
 
@@ -257,6 +264,7 @@ impl RawDevice {
             last_uplink_at: self.last_uplink_at.map(from_millis).transpose()?,
             last_join_at: self.last_join_at.map(from_millis).transpose()?,
             status,
+            organisation_id: self.organisation_id,
         })
     }
 }
@@ -282,8 +290,9 @@ pub fn insert(connection: &Connection, device: &NewDevice) -> Result<(), StoreEr
     };
     let mac_version = (kind != Activation::NbIot).then(|| device.mac_version.as_str());
     connection.execute(
-        "INSERT INTO devices (id, kind, model, application, mac_version, join_eui, app_key, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO devices (id, kind, model, application, mac_version, join_eui, app_key, created_at,
+                              organisation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
             device.id().to_string(),
             kind.as_str(),
@@ -293,6 +302,7 @@ pub fn insert(connection: &Connection, device: &NewDevice) -> Result<(), StoreEr
             join_eui,
             app_key,
             to_millis(device.created_at),
+            device.organisation_id,
         ],
     )?;
     match &device.activation {
@@ -318,21 +328,93 @@ pub fn get(connection: &Connection, id: DeviceId) -> Result<Option<DeviceRow>, S
         .transpose()
 }
 
-/// A page of devices in id order, and how many there are in all.
+/// Which devices a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    /// Only these devices (a JSON array of ids): the caller's scope.
+    pub visible: Option<String>,
+    pub model: Option<String>,
+    pub application: Option<String>,
+    pub activation: Option<Activation>,
+}
+
+/// A page of devices in id order matching `filter`, and how many match.
 pub fn list(
     connection: &Connection,
+    filter: &DeviceFilter,
     limit: u32,
     offset: u64,
 ) -> Result<(Vec<DeviceRow>, u64), StoreError> {
+    let condition = "(?1 IS NULL OR d.id IN (SELECT value FROM json_each(?1)))
+        AND (?2 IS NULL OR d.model = ?2) AND (?3 IS NULL OR d.application = ?3)
+        AND (?4 IS NULL OR d.kind = ?4)";
+    let (visible, model, application, activation) = (
+        filter.visible.as_deref(),
+        filter.model.as_deref(),
+        filter.application.as_deref(),
+        filter.activation.map(Activation::as_str),
+    );
     let rows = connection
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM {FROM} ORDER BY d.id LIMIT ?1 OFFSET ?2"
+            "SELECT {COLUMNS} FROM {FROM} WHERE {condition} ORDER BY d.id LIMIT ?5 OFFSET ?6"
         ))?
-        .query_map(params![limit, sql_offset(offset)], RawDevice::read)?
+        .query_map(
+            params![
+                visible,
+                model,
+                application,
+                activation,
+                limit,
+                sql_offset(offset)
+            ],
+            RawDevice::read,
+        )?
         .map(|row| row?.decode())
         .collect::<Result<Vec<_>, _>>()?;
-    let total = count(connection, "SELECT count(*) FROM devices", [])?;
+    let total = count(
+        connection,
+        &format!("SELECT count(*) FROM devices d WHERE {condition}"),
+        params![visible, model, application, activation],
+    )?;
     Ok((rows, total))
+}
+
+/// Changes what a device decodes with, where its events go and who registered it.
+pub fn update(
+    connection: &Connection,
+    id: DeviceId,
+    model: &str,
+    application: &str,
+    organisation_id: Option<i64>,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE devices SET model = ?2, application = ?3, organisation_id = ?4 WHERE id = ?1",
+        params![id.to_string(), model, application, organisation_id],
+    )?;
+    Ok(())
+}
+
+/// What still refers to a device: the meters that read or have read it.
+pub fn references(connection: &Connection, id: DeviceId) -> Result<Option<String>, StoreError> {
+    super::referenced_by(
+        connection,
+        &[("meter", "SELECT count(*) FROM meters WHERE device_id = ?1")],
+        id.to_string(),
+    )
+}
+
+/// Deletes a device no meter refers to, with its archive, values, sessions and queue.
+pub fn delete(connection: &Connection, id: DeviceId) -> Result<bool, StoreError> {
+    let id = id.to_string();
+    for sql in [
+        "DELETE FROM series_values WHERE series_id IN (SELECT id FROM series WHERE device_id = ?1)",
+        "DELETE FROM status_events WHERE series_id IN (SELECT id FROM series WHERE device_id = ?1)",
+        "DELETE FROM series WHERE device_id = ?1",
+        "DELETE FROM uplinks WHERE device_id = ?1",
+    ] {
+        connection.execute(sql, [&id])?;
+    }
+    Ok(connection.execute("DELETE FROM devices WHERE id = ?1", [&id])? == 1)
 }
 
 /// Every LoRaWAN device as the network server takes it in at start: sessions, join state,

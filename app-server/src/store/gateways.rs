@@ -118,6 +118,21 @@ pub fn list(
     Ok((rows, total))
 }
 
+/// Changes a gateway's name, region and position.
+pub fn update(connection: &Connection, gateway: &GatewayRow) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE gateways SET name = ?2, region = ?3, lat = ?4, lon = ?5 WHERE gateway_eui = ?1",
+        params![
+            gateway.gateway_eui.to_string(),
+            gateway.name,
+            gateway.region.as_str(),
+            gateway.lat,
+            gateway.lon,
+        ],
+    )?;
+    Ok(())
+}
+
 /// Removes a gateway; `false` when there was none.
 pub fn delete(connection: &Connection, eui: GatewayEui) -> Result<bool, StoreError> {
     Ok(connection.execute(

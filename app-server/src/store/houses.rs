@@ -150,21 +150,82 @@ pub fn get_organisation(
         .transpose()
 }
 
-/// A page of organisations in id order, and how many there are.
+/// A page of organisations in id order, and how many match: of one `kind` when given; only
+/// `own` and, with `suppliers`, every supplier when `own` is given (a scope short of all).
 pub fn list_organisations(
     connection: &Connection,
+    kind: Option<OrganisationKind>,
+    own: Option<i64>,
+    suppliers: bool,
     limit: u32,
     offset: u64,
 ) -> Result<(Vec<Organisation>, u64), StoreError> {
+    let condition = "(?1 IS NULL OR kind = ?1)
+        AND (?2 IS NULL OR id = ?2 OR (?3 AND kind = 'supplier'))";
+    let kind = kind.map(OrganisationKind::as_str);
     let items = connection
         .prepare_cached(&format!(
-            "SELECT {ORGANISATION_COLUMNS} FROM organisations ORDER BY id LIMIT ?1 OFFSET ?2"
+            "SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE {condition}
+             ORDER BY id LIMIT ?4 OFFSET ?5"
         ))?
-        .query_map(params![limit, sql_offset(offset)], read_organisation)?
+        .query_map(
+            params![kind, own, suppliers, limit, sql_offset(offset)],
+            read_organisation,
+        )?
         .map(|row| decode_organisation(row?))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = count(connection, "SELECT count(*) FROM organisations", [])?;
+    let total = count(
+        connection,
+        &format!("SELECT count(*) FROM organisations WHERE {condition}"),
+        params![kind, own, suppliers],
+    )?;
     Ok((items, total))
+}
+
+/// Renames an organisation; false when there is no such organisation.
+pub fn rename_organisation(
+    connection: &Connection,
+    id: i64,
+    name: &str,
+) -> Result<bool, StoreError> {
+    Ok(connection.execute(
+        "UPDATE organisations SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )? == 1)
+}
+
+/// What still refers to an organisation.
+pub fn organisation_references(
+    connection: &Connection,
+    id: i64,
+) -> Result<Option<String>, StoreError> {
+    super::referenced_by(
+        connection,
+        &[
+            (
+                "managed house",
+                "SELECT count(*) FROM houses WHERE organisation_id = ?1",
+            ),
+            (
+                "supplied house",
+                "SELECT count(*) FROM house_suppliers WHERE organisation_id = ?1",
+            ),
+            (
+                "user",
+                "SELECT count(*) FROM users WHERE organisation_id = ?1",
+            ),
+            (
+                "device",
+                "SELECT count(*) FROM devices WHERE organisation_id = ?1",
+            ),
+        ],
+        id,
+    )
+}
+
+/// Deletes an organisation nothing refers to; false when there is no such organisation.
+pub fn delete_organisation(connection: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(connection.execute("DELETE FROM organisations WHERE id = ?1", [id])? == 1)
 }
 
 /// A new house, as registered.
@@ -201,12 +262,7 @@ pub fn insert_house(connection: &Connection, house: &NewHouse) -> Result<i64, St
         ],
     )?;
     let id = connection.last_insert_rowid();
-    let mut supplier = connection.prepare_cached(
-        "INSERT OR IGNORE INTO house_suppliers (house_id, organisation_id) VALUES (?1, ?2)",
-    )?;
-    for organisation in &house.suppliers {
-        supplier.execute(params![id, organisation])?;
-    }
+    insert_suppliers(connection, id, &house.suppliers)?;
     Ok(id)
 }
 
@@ -283,24 +339,90 @@ pub fn get_house(connection: &Connection, id: i64) -> Result<Option<House>, Stor
         .transpose()
 }
 
-/// A page of houses in id order, and how many there are.
+/// A page of houses in id order, and how many match: only those in `visible` (a JSON array of
+/// ids) when given, of one management company when `organisation_id` is given.
 pub fn list_houses(
     connection: &Connection,
+    visible: Option<&str>,
+    organisation_id: Option<i64>,
     limit: u32,
     offset: u64,
 ) -> Result<(Vec<House>, u64), StoreError> {
+    let condition = "(?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))
+        AND (?2 IS NULL OR organisation_id = ?2)";
     let raws = connection
         .prepare_cached(&format!(
-            "SELECT {HOUSE_COLUMNS} FROM houses ORDER BY id LIMIT ?1 OFFSET ?2"
+            "SELECT {HOUSE_COLUMNS} FROM houses WHERE {condition} ORDER BY id LIMIT ?3 OFFSET ?4"
         ))?
-        .query_map(params![limit, sql_offset(offset)], read_house)?
+        .query_map(
+            params![visible, organisation_id, limit, sql_offset(offset)],
+            read_house,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     let items = raws
         .into_iter()
         .map(|raw| decode_house(connection, raw))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = count(connection, "SELECT count(*) FROM houses", [])?;
+    let total = count(
+        connection,
+        &format!("SELECT count(*) FROM houses WHERE {condition}"),
+        params![visible, organisation_id],
+    )?;
     Ok((items, total))
+}
+
+/// Replaces a house's registered fields and suppliers (its creation time stays).
+pub fn update_house(connection: &Connection, id: i64, house: &NewHouse) -> Result<(), StoreError> {
+    let norms =
+        serde_json::to_string(&house.odn_norms).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    connection.execute(
+        "UPDATE houses SET address = ?2, timezone = ?3, total_area = ?4, common_area = ?5,
+                           organisation_id = ?6, odn_norms = ?7, distribute_excess_odn = ?8
+         WHERE id = ?1",
+        params![
+            id,
+            house.address,
+            house.timezone,
+            house.total_area,
+            house.common_area,
+            house.organisation_id,
+            norms,
+            house.distribute_excess_odn,
+        ],
+    )?;
+    connection.execute("DELETE FROM house_suppliers WHERE house_id = ?1", [id])?;
+    insert_suppliers(connection, id, &house.suppliers)
+}
+
+fn insert_suppliers(connection: &Connection, id: i64, suppliers: &[i64]) -> Result<(), StoreError> {
+    let mut supplier = connection.prepare_cached(
+        "INSERT OR IGNORE INTO house_suppliers (house_id, organisation_id) VALUES (?1, ?2)",
+    )?;
+    for organisation in suppliers {
+        supplier.execute(params![id, organisation])?;
+    }
+    Ok(())
+}
+
+/// What still refers to a house.
+pub fn house_references(connection: &Connection, id: i64) -> Result<Option<String>, StoreError> {
+    super::referenced_by(
+        connection,
+        &[
+            (
+                "apartment or premise",
+                "SELECT count(*) FROM apartments WHERE house_id = ?1",
+            ),
+            ("meter", "SELECT count(*) FROM meters WHERE house_id = ?1"),
+            ("user", "SELECT count(*) FROM users WHERE house_id = ?1"),
+        ],
+        id,
+    )
+}
+
+/// Deletes a house nothing refers to (its supplier links go with it).
+pub fn delete_house(connection: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(connection.execute("DELETE FROM houses WHERE id = ?1", [id])? == 1)
 }
 
 /// Registers an apartment or premise; a duplicate number in the house is a UNIQUE violation.
@@ -371,4 +493,56 @@ pub fn list_apartments(
         .query_map([house_id], read_apartment)?
         .map(|row| decode_apartment(row?))
         .collect()
+}
+
+/// Changes an apartment's area and kind; false when there is no such apartment.
+pub fn update_apartment(
+    connection: &Connection,
+    apartment: &Apartment,
+) -> Result<bool, StoreError> {
+    Ok(connection.execute(
+        "UPDATE apartments SET area = ?3, residential = ?4 WHERE house_id = ?1 AND number = ?2",
+        params![
+            apartment.house_id,
+            apartment.number,
+            apartment.area,
+            apartment.residential
+        ],
+    )? == 1)
+}
+
+/// What still refers to an apartment or premise.
+pub fn apartment_references(
+    connection: &Connection,
+    house_id: i64,
+    number: &str,
+) -> Result<Option<String>, StoreError> {
+    let key = serde_json::json!([house_id, number]).to_string();
+    super::referenced_by(
+        connection,
+        &[
+            (
+                "meter",
+                "SELECT count(*) FROM meters
+                 WHERE house_id = ?1 ->> 0 AND apartment = ?1 ->> 1",
+            ),
+            (
+                "user",
+                "SELECT count(*) FROM users WHERE house_id = ?1 ->> 0 AND apartment = ?1 ->> 1",
+            ),
+        ],
+        key,
+    )
+}
+
+/// Deletes an apartment or premise nothing refers to.
+pub fn delete_apartment(
+    connection: &Connection,
+    house_id: i64,
+    number: &str,
+) -> Result<bool, StoreError> {
+    Ok(connection.execute(
+        "DELETE FROM apartments WHERE house_id = ?1 AND number = ?2",
+        params![house_id, number],
+    )? == 1)
 }

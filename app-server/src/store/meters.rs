@@ -99,6 +99,8 @@ pub struct NewMeter {
     /// End of the verification (поверка) interval.
     pub verified_until: Option<Date>,
     pub created_at: Timestamp,
+    /// The meter this one replaced.
+    pub replaces: Option<i64>,
 }
 
 /// A meter as stored.
@@ -110,6 +112,8 @@ pub struct Meter {
     pub state: MeterState,
     /// When it was replaced or decommissioned.
     pub removed_at: Option<Timestamp>,
+    /// The meter that replaced it.
+    pub replaced_by: Option<i64>,
 }
 
 /// The registered fields of a meter, as shown.
@@ -129,6 +133,7 @@ pub struct NewMeterView {
     pub commissioned_at: Option<Timestamp>,
     pub verified_until: Option<Date>,
     pub created_at: Timestamp,
+    pub replaces: Option<i64>,
 }
 
 impl From<NewMeter> for NewMeterView {
@@ -147,6 +152,7 @@ impl From<NewMeter> for NewMeterView {
             commissioned_at: m.commissioned_at,
             verified_until: m.verified_until,
             created_at: m.created_at,
+            replaces: m.replaces,
         }
     }
 }
@@ -157,8 +163,8 @@ pub fn insert(connection: &Connection, meter: &NewMeter) -> Result<i64, StoreErr
     connection.execute(
         "INSERT INTO meters (serial, resource, role, house_id, apartment, device_id, channel,
                              initial_index, pulse_weight, commissioned_at, verified_until, state,
-                             created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12)",
+                             created_at, replaces)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12, ?13)",
         params![
             meter.serial,
             meter.resource.name(),
@@ -172,13 +178,15 @@ pub fn insert(connection: &Connection, meter: &NewMeter) -> Result<i64, StoreErr
             meter.commissioned_at.map(to_millis),
             meter.verified_until.map(|date| date.to_string()),
             to_millis(meter.created_at),
+            meter.replaces,
         ],
     )?;
     Ok(connection.last_insert_rowid())
 }
 
 const COLUMNS: &str = "id, serial, resource, role, house_id, apartment, device_id, channel,
-    initial_index, pulse_weight, commissioned_at, verified_until, state, removed_at, created_at";
+    initial_index, pulse_weight, commissioned_at, verified_until, state, removed_at, created_at,
+    replaces, (SELECT r.id FROM meters r WHERE r.replaces = meters.id)";
 
 /// The columns of [`COLUMNS`] as SQLite returns them.
 struct RawMeter {
@@ -197,6 +205,8 @@ struct RawMeter {
     state: String,
     removed_at: Option<i64>,
     created_at: i64,
+    replaces: Option<i64>,
+    replaced_by: Option<i64>,
 }
 
 impl RawMeter {
@@ -217,6 +227,8 @@ impl RawMeter {
             state: row.get(12)?,
             removed_at: row.get(13)?,
             created_at: row.get(14)?,
+            replaces: row.get(15)?,
+            replaced_by: row.get(16)?,
         })
     }
 
@@ -242,9 +254,11 @@ impl RawMeter {
                     .map(|d| parse_column(&row, &d))
                     .transpose()?,
                 created_at: from_millis(self.created_at)?,
+                replaces: self.replaces,
             },
             state: parse_column(&row, &self.state)?,
             removed_at: self.removed_at.map(from_millis).transpose()?,
+            replaced_by: self.replaced_by,
         })
     }
 }
@@ -268,6 +282,12 @@ pub struct MeterFilter {
     pub serial: Option<String>,
     /// Only meters in service.
     pub active: bool,
+    /// Only meters in these houses (a JSON array of ids): the caller's scope.
+    pub houses: Option<String>,
+    pub apartment: Option<String>,
+    pub state: Option<MeterState>,
+    /// Only meters in service whose verification ends on or before this day, soonest first.
+    pub verification_due_by: Option<Date>,
 }
 
 /// A page of meters in id order matching `filter`, and how many match.
@@ -279,18 +299,28 @@ pub fn list(
 ) -> Result<(Vec<Meter>, u64), StoreError> {
     let condition = "(?1 IS NULL OR house_id = ?1) AND (?2 IS NULL OR device_id = ?2)
         AND (?3 IS NULL OR resource = ?3) AND (?4 IS NULL OR serial = ?4)
-        AND (NOT ?5 OR state = 'active')";
-    let (house, device, resource, serial, active) = (
+        AND (NOT ?5 OR state = 'active')
+        AND (?6 IS NULL OR house_id IN (SELECT value FROM json_each(?6)))
+        AND (?7 IS NULL OR apartment = ?7) AND (?8 IS NULL OR state = ?8)
+        AND (?9 IS NULL OR (state = 'active' AND verified_until <= ?9))";
+    let order = match filter.verification_due_by {
+        Some(_) => "verified_until, id",
+        None => "id",
+    };
+    let (house, device, resource, serial, active, houses, apartment, state, due) = (
         filter.house_id,
         filter.device.as_deref(),
         filter.resource.map(Resource::name),
         filter.serial.as_deref(),
         filter.active,
+        filter.houses.as_deref(),
+        filter.apartment.as_deref(),
+        filter.state.map(MeterState::as_str),
+        filter.verification_due_by.map(|date| date.to_string()),
     );
-
     let items = connection
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM meters WHERE {condition} ORDER BY id LIMIT ?6 OFFSET ?7"
+            "SELECT {COLUMNS} FROM meters WHERE {condition} ORDER BY {order} LIMIT ?10 OFFSET ?11"
         ))?
         .query_map(
             params![
@@ -299,6 +329,10 @@ pub fn list(
                 resource,
                 serial,
                 active,
+                houses,
+                apartment,
+                state,
+                due,
                 limit,
                 sql_offset(offset)
             ],
@@ -309,7 +343,9 @@ pub fn list(
     let total = count(
         connection,
         &format!("SELECT count(*) FROM meters WHERE {condition}"),
-        params![house, device, resource, serial, active],
+        params![
+            house, device, resource, serial, active, houses, apartment, state, due
+        ],
     )?;
     Ok((items, total))
 }
@@ -378,4 +414,60 @@ pub fn model_and_inputs(
         });
     }
     Ok(found)
+}
+
+/// Changes the serial and verification date of a meter.
+pub fn update_identity(
+    connection: &Connection,
+    id: i64,
+    serial: &str,
+    verified_until: Option<Date>,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE meters SET serial = ?2, verified_until = ?3 WHERE id = ?1",
+        params![id, serial, verified_until.map(|date| date.to_string())],
+    )?;
+    Ok(())
+}
+
+/// Takes a meter out of service at `at`: replaced or decommissioned. From then on its device
+/// input is free and its readings end.
+pub fn remove(
+    connection: &Connection,
+    id: i64,
+    state: MeterState,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE meters SET state = ?2, removed_at = ?3 WHERE id = ?1",
+        params![id, state.as_str(), to_millis(at)],
+    )?;
+    Ok(())
+}
+
+/// What still refers to a meter: its stored data and a replacement.
+pub fn references(connection: &Connection, id: i64) -> Result<Option<String>, StoreError> {
+    super::referenced_by(
+        connection,
+        &[
+            (
+                "reading",
+                "SELECT count(*) FROM readings WHERE meter_id = ?1",
+            ),
+            (
+                "value series",
+                "SELECT count(*) FROM series WHERE meter_id = ?1",
+            ),
+            (
+                "replacement",
+                "SELECT count(*) FROM meters WHERE replaces = ?1",
+            ),
+        ],
+        id,
+    )
+}
+
+/// Deletes a meter nothing refers to.
+pub fn delete(connection: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(connection.execute("DELETE FROM meters WHERE id = ?1", [id])? == 1)
 }

@@ -237,6 +237,33 @@ ALTER TABLE downlink_queue ADD COLUMN acked_f_cnt INTEGER;
 ALTER TABLE devices ADD COLUMN clock_offset_ms INTEGER;
 ALTER TABLE devices ADD COLUMN clock_offset_at INTEGER;
 ",
+    r"
+-- People who use the API: a role and its scope (API.md, roles). Passwords are argon2 hashes.
+CREATE TABLE users (
+    login           TEXT PRIMARY KEY COLLATE NOCASE,
+    password_hash   TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('operator', 'manager', 'supplier', 'resident')),
+    organisation_id INTEGER REFERENCES organisations (id),
+    house_id        INTEGER REFERENCES houses (id),
+    apartment       TEXT,
+    created_at      INTEGER NOT NULL,
+    FOREIGN KEY (house_id, apartment) REFERENCES apartments (house_id, number)
+) STRICT;
+
+-- A token given to a user (none: the bootstrap operator token).
+ALTER TABLE api_tokens ADD COLUMN login TEXT REFERENCES users (login) ON DELETE CASCADE;
+CREATE INDEX api_tokens_by_login ON api_tokens (login) WHERE login IS NOT NULL;
+
+-- The management company that registered a device; its managers see it before a meter reads it.
+ALTER TABLE devices ADD COLUMN organisation_id INTEGER REFERENCES organisations (id);
+
+CREATE INDEX houses_by_organisation ON houses (organisation_id);
+CREATE INDEX house_suppliers_by_organisation ON house_suppliers (organisation_id);
+CREATE INDEX meters_by_verification ON meters (verified_until) WHERE state = 'active';
+
+-- The meter a replacement took over from: the time service joins their indexes at the swap.
+ALTER TABLE meters ADD COLUMN replaces INTEGER REFERENCES meters (id);
+",
 ];
 
 /// Sets WAL mode and applies the migrations the database has not seen.

@@ -20,6 +20,7 @@ pub mod series;
 pub mod sessions;
 pub mod tokens;
 pub mod uplinks;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,4 +232,21 @@ pub fn to_millis(time: jiff::Timestamp) -> i64 {
 /// The inverse of [`to_millis`].
 pub fn from_millis(millis: i64) -> Result<jiff::Timestamp, StoreError> {
     jiff::Timestamp::from_millisecond(millis).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// What still refers to an object, as "2 houses, 1 user", or none when nothing does. Each check
+/// is a noun and a `SELECT count(*)` taking the object's key as `?1`.
+pub fn referenced_by(
+    connection: &Connection,
+    checks: &[(&str, &str)],
+    key: impl rusqlite::ToSql,
+) -> Result<Option<String>, StoreError> {
+    let mut found = Vec::new();
+    for (noun, sql) in checks {
+        let n = count(connection, sql, [&key])?;
+        if n > 0 {
+            found.push(format!("{n} {noun}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    Ok((!found.is_empty()).then(|| found.join(", ")))
 }

@@ -140,6 +140,26 @@ impl Writer {
         result.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Like [`Writer::write`] for work that may refuse: when it returns `Ok(Err(refusal))` its
+    /// writes are rolled back, so a refusal found half-way leaves nothing half-written.
+    pub async fn write_or_refuse<T, E, F>(&self, work: F) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<Result<T, E>, StoreError> + Send + 'static,
+    {
+        self.write(move |connection| {
+            connection.execute_batch("SAVEPOINT refusable")?;
+            let result = work(connection);
+            if matches!(result, Ok(Err(_))) {
+                connection.execute_batch("ROLLBACK TO refusable")?;
+            }
+            connection.execute_batch("RELEASE refusable")?;
+            result
+        })
+        .await
+    }
+
     /// Queues a job, waiting while the queue is full.
     pub async fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)

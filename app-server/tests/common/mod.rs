@@ -39,6 +39,7 @@ pub fn metered_device(
     devices::insert(
         connection,
         &NewDevice {
+            organisation_id: None,
             mac_version: MacVersion::default(),
             model: "pulse1".into(),
             application: "default".into(),
@@ -72,6 +73,7 @@ pub fn metered_device(
     meters::insert(
         connection,
         &NewMeter {
+            replaces: None,
             serial: format!("M-{dev_eui}"),
             resource,
             role: MeterRole::House,

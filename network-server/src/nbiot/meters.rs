@@ -147,6 +147,11 @@ impl Meters {
         self.0.insert(record.imei.as_u64(), Arc::new(meter));
     }
 
+    /// Forgets a meter; its frames are from then on those of an unknown device.
+    pub fn remove(&self, device_id: u64) {
+        self.0.remove(&device_id);
+    }
+
     pub fn get(&self, device_id: u64) -> Option<Arc<Meter>> {
         self.0.get(&device_id).map(|meter| Arc::clone(&meter))
     }

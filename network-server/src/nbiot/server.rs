@@ -76,6 +76,11 @@ impl NbIotServer {
         self.meters.insert(record);
     }
 
+    /// Forgets a meter (deleted from the registry).
+    pub fn unregister(&self, device_id: u64) {
+        self.meters.remove(device_id);
+    }
+
     /// Queues a command for a meter; false when no such meter is registered.
     pub fn enqueue(&self, device_id: u64, item: QueueItem) -> bool {
         self.meters

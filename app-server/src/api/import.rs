@@ -1,0 +1,329 @@
+//! `POST /api/v1/import/{gateways,devices,meters}`: a district registered from one CSV file. The
+//! header row names the fields of the create body; every row is checked as its create request
+//! would be, and either all rows are stored or none, with every bad row named by its line.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use rusqlite::Connection;
+use schemas::GatewayRecord;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::access::{operator_only, registrar};
+use super::error::RowError;
+use super::{ApiError, AppState, devices, gateways, meters};
+use crate::auth::Caller;
+use crate::publish::Point;
+use crate::store::devices::{NewDevice, Registration};
+use crate::store::gateways::GatewayRow;
+use crate::store::meters::NewMeter;
+use crate::store::{StoreError, devices as device_store, gateways as gateway_store};
+
+/// Largest import body: about half a million meter rows.
+pub(super) const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// What an import stored.
+#[derive(Debug, Serialize)]
+pub(super) struct Imported {
+    kind: &'static str,
+    imported: usize,
+    /// Gateway EUIs, device ids or meter ids, in the file's order.
+    items: Vec<Value>,
+}
+
+/// Fields whose cells are numbers; every other cell is text. An empty cell is an absent field.
+const NUMBER_FIELDS: &[&str] = &[
+    "lat",
+    "lon",
+    "organisation_id",
+    "house_id",
+    "channel",
+    "initial_index",
+    "pulse_weight",
+];
+
+/// One data row, as the JSON body of its create request.
+struct Row {
+    line: u64,
+    body: Map<String, Value>,
+}
+
+/// Reads the CSV: a header row, then data rows of as many cells. Rows that cannot be read at all
+/// are returned as errors, with the rows that could.
+fn read_rows(data: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(data);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::Malformed(format!("CSV header: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(ApiError::Malformed("CSV: no header row".into()));
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let line = error.position().map_or(0, csv::Position::line);
+                errors.push(RowError {
+                    line,
+                    reason: error.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.len() != header.len() {
+            errors.push(RowError {
+                line,
+                reason: format!(
+                    "{} cells where the header has {}",
+                    record.len(),
+                    header.len()
+                ),
+            });
+            continue;
+        }
+        let mut body = Map::new();
+        let mut bad = None;
+        for (field, cell) in header.iter().zip(record.iter()) {
+            if cell.is_empty() {
+                continue;
+            }
+            let value = if NUMBER_FIELDS.contains(&field.as_str()) {
+                match serde_json::from_str::<serde_json::Number>(cell) {
+                    Ok(number) => Value::Number(number),
+                    Err(_) => {
+                        bad = Some(format!("{field}: {cell:?} is not a number"));
+                        break;
+                    }
+                }
+            } else {
+                Value::String(cell.to_owned())
+            };
+            body.insert(field.clone(), value);
+        }
+        match bad {
+            Some(reason) => errors.push(RowError { line, reason }),
+            None => rows.push(Row { line, body }),
+        }
+    }
+    if rows.is_empty() && errors.is_empty() {
+        return Err(ApiError::invalid("rows", "the file has no data rows"));
+    }
+    Ok((rows, errors))
+}
+
+/// A row's create body, read and validated; a refusal becomes the row's reason.
+fn checked<B: DeserializeOwned, T>(
+    row: &Row,
+    validate: impl FnOnce(B) -> Result<T, ApiError>,
+) -> Result<T, RowError> {
+    let reason = |error: String| RowError {
+        line: row.line,
+        reason: error,
+    };
+    let body: B = serde_json::from_value(Value::Object(row.body.clone()))
+        .map_err(|e| reason(e.to_string()))?;
+    validate(body).map_err(|e| reason(e.to_string()))
+}
+
+/// Runs the store part of every row in one transaction; any refusal rolls all of them back.
+async fn store_all<T: Send + 'static>(
+    state: &AppState,
+    rows: Vec<(u64, T)>,
+    mut errors: Vec<RowError>,
+    store: impl Fn(&Connection, &T) -> Result<Result<Value, ApiError>, StoreError> + Send + 'static,
+) -> Result<(Vec<T>, Vec<Value>), ApiError> {
+    let outcome = state
+        .store
+        .writer()
+        .write_or_refuse(move |c| {
+            let mut keys = Vec::with_capacity(rows.len());
+            for (line, row) in &rows {
+                match store(c, row)? {
+                    Ok(key) => keys.push(key),
+                    Err(refused) => errors.push(RowError {
+                        line: *line,
+                        reason: refused.to_string(),
+                    }),
+                }
+            }
+            if errors.is_empty() {
+                Ok(Ok((rows.into_iter().map(|(_, row)| row).collect(), keys)))
+            } else {
+                errors.sort_by_key(|error| error.line);
+                Ok(Err(errors))
+            }
+        })
+        .await?;
+    outcome.map_err(ApiError::InvalidRows)
+}
+
+/// Splits checked rows into the good ones (with their lines) and the errors.
+fn partition<T>(
+    rows: &[Row],
+    check: impl Fn(&Row) -> Result<T, RowError>,
+) -> (Vec<(u64, T)>, Vec<RowError>) {
+    let mut good = Vec::new();
+    let mut errors = Vec::new();
+    for row in rows {
+        match check(row) {
+            Ok(value) => good.push((row.line, value)),
+            Err(error) => errors.push(error),
+        }
+    }
+    (good, errors)
+}
+
+pub(super) async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Imported>), ApiError> {
+    registrar(&caller)?;
+    let is_csv = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/csv")
+        });
+    if !matches!(kind.as_str(), "gateways" | "devices" | "meters") {
+        return Err(ApiError::NotFound(format!("import of {kind}")));
+    }
+    if !is_csv {
+        return Err(ApiError::Malformed(
+            "an import is sent with Content-Type: text/csv".into(),
+        ));
+    }
+    let (rows, errors) = read_rows(&body)?;
+    let (kind, items) = match kind.as_str() {
+        "gateways" => (
+            "gateways",
+            import_gateways(&state, &caller, &rows, errors).await?,
+        ),
+        "devices" => (
+            "devices",
+            import_devices(&state, &caller, &rows, errors).await?,
+        ),
+        _ => (
+            "meters",
+            import_meters(&state, caller, &rows, errors).await?,
+        ),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(Imported {
+            kind,
+            imported: items.len(),
+            items,
+        }),
+    ))
+}
+
+async fn import_gateways(
+    state: &AppState,
+    caller: &Caller,
+    rows: &[Row],
+    errors: Vec<RowError>,
+) -> Result<Vec<Value>, ApiError> {
+    operator_only(caller)?;
+    let region = state.default_region;
+    let (good, mut all_errors) = partition(rows, |row| {
+        checked(row, |body| gateways::validate(body, region))
+    });
+    all_errors.extend(errors);
+    let (stored, keys) = store_all(state, good, all_errors, |c, gateway: &GatewayRow| {
+        if gateway_store::get(c, gateway.gateway_eui)?.is_some() {
+            return Ok(Err(ApiError::Conflict(format!(
+                "gateway {} already exists",
+                gateway.gateway_eui
+            ))));
+        }
+        gateway_store::insert(c, gateway)?;
+        Ok(Ok(Value::String(gateway.gateway_eui.to_string())))
+    })
+    .await?;
+    for gateway in stored {
+        state.network.register_gateway(GatewayRecord {
+            gateway_eui: gateway.gateway_eui,
+            region: gateway.region,
+        });
+    }
+    Ok(keys)
+}
+
+async fn import_devices(
+    state: &AppState,
+    caller: &Caller,
+    rows: &[Row],
+    errors: Vec<RowError>,
+) -> Result<Vec<Value>, ApiError> {
+    let (good, mut all_errors) = partition(rows, |row| {
+        checked(row, |body| {
+            let device = devices::validate(body, caller)?;
+            devices::check_model(state, &device.model)?;
+            Ok(device)
+        })
+    });
+    all_errors.extend(errors);
+    let (stored, keys) = store_all(state, good, all_errors, |c, device: &NewDevice| {
+        if let Err(refused) = devices::check_organisation(c, device.organisation_id)? {
+            return Ok(Err(refused));
+        }
+        let id = device.id();
+        if device_store::exists(c, &id.to_string())? {
+            return Ok(Err(ApiError::Conflict(format!(
+                "device {id} already exists"
+            ))));
+        }
+        device_store::insert(c, device)?;
+        Ok(Ok(Value::String(id.to_string())))
+    })
+    .await?;
+    for device in stored {
+        let record: Registration = device.record();
+        state.network.register_device(&record);
+    }
+    Ok(keys)
+}
+
+async fn import_meters(
+    state: &AppState,
+    caller: Caller,
+    rows: &[Row],
+    errors: Vec<RowError>,
+) -> Result<Vec<Value>, ApiError> {
+    let (good, mut all_errors) = partition(rows, |row| checked(row, meters::validate));
+    all_errors.extend(errors);
+    let (stored, keys) = store_all(state, good, all_errors, move |c, meter: &NewMeter| {
+        if let Err(refused) = meters::check_references(c, &caller, meter)? {
+            return Ok(Err(refused));
+        }
+        let (id, _) = meters::insert_checked(c, meter)?;
+        Ok(Ok(Value::from(id)))
+    })
+    .await?;
+    let commissioning: Vec<Point> = stored
+        .iter()
+        .zip(&keys)
+        .filter_map(|(meter, id)| meters::commissioning_point(id.as_i64()?, meter))
+        .collect();
+    state.publishers.publish(&commissioning);
+    Ok(keys)
+}
