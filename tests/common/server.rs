@@ -157,16 +157,32 @@ impl Server {
 
     /// A raw request body, for malformed JSON.
     pub fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send_raw(Some(TOKEN), "POST", path, "application/json", body)
+    }
+
+    /// A request with a raw body of the given content type (CSV imports, malformed JSON).
+    pub fn send_raw(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("Content-Type", content_type);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
         let response = agent
-            .post(self.url(path))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .unwrap();
+            .run(request.body(body.to_owned()).unwrap())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
         let text = response.into_body().read_to_string().unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
