@@ -273,3 +273,55 @@ fn meters_name_what_exists_and_take_no_place_already_taken() {
     assert_eq!(listed["total"], 0);
     assert_eq!(server.call("GET", "/api/v1/meters/12345", None).0, 404);
 }
+
+#[test]
+fn after_a_replacement_the_device_input_feeds_the_new_meter() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let house = setup(&server);
+    let old = server.register_meter(json!({
+        "serial": "CW-OLD", "resource": "cold_water", "role": "apartment", "house_id": house,
+        "apartment": "12", "device": DEV_EUI, "channel": 1, "initial_index": 10.0,
+        "pulse_weight": 0.01
+    }));
+    let mut gateway = TestGateway::new(GATEWAY, server.gwmp);
+    // 10 m³ + 200 pulses × 0.01 m³ = 12 m³ on the old meter
+    send(&server, &mut gateway, 1, &pulse2(200, 0, 90));
+    assert_eq!(server.readings(old)[0]["index"], 12.0);
+
+    // The pulse counter is reset with the swap (the new meter's output starts from zero), so the
+    // new meter's initial index is its index at zero pulses.
+    let at = jiff::Timestamp::now().to_string();
+    let (status, new) = server.call(
+        "POST",
+        &format!("/api/v1/meters/{old}/replace"),
+        Some(json!({"final_index": 12.5, "at": at, "new": {"serial": "CW-NEW", "initial_index": 3.0}})),
+    );
+    assert_eq!(status, 201, "{new}");
+    let new = new["id"].as_i64().unwrap();
+    assert_eq!(
+        new_device_of(&server, new),
+        DEV_EUI,
+        "the input passes to the new meter"
+    );
+
+    // 3 m³ + 150 pulses × 0.01 m³ = 4.5 m³ on the new meter; the old one ends at its final index.
+    send(&server, &mut gateway, 2, &pulse2(150, 0, 90));
+    let new_readings = server.readings(new);
+    assert_eq!(
+        new_readings.len(),
+        2,
+        "commissioning and the uplink: {new_readings:?}"
+    );
+    assert_eq!(new_readings[1]["index"], 4.5);
+    assert_eq!(new_readings[1]["source"], "measured");
+    let old_readings = server.readings(old);
+    assert_eq!(old_readings.len(), 2);
+    assert_eq!(old_readings[1]["index"], 12.5);
+    assert_eq!(old_readings[1]["source"], "manual");
+}
+
+fn new_device_of(server: &Server, meter: i64) -> String {
+    let (_, shown) = server.call("GET", &format!("/api/v1/meters/{meter}"), None);
+    shown["device"].as_str().unwrap_or_default().to_owned()
+}

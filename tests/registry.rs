@@ -388,6 +388,7 @@ fn each_role_may_do_exactly_what_its_scope_allows() {
             ("DELETE", format!("/api/v1/meters/{}", w.a1_el), None, 403),
             ("POST", "/api/v1/gateways".into(), gateway(), 403),
             ("GET", "/api/v1/devices".into(), None, 403),
+            ("GET", "/api/v1/devices/70b3d50000000a01".into(), None, 403),
             ("GET", "/api/v1/users".into(), None, 403),
             (
                 "GET",
@@ -445,6 +446,12 @@ fn each_role_may_do_exactly_what_its_scope_allows() {
             ("DELETE", format!("/api/v1/meters/{}", w.a1_el), None, 403),
             ("GET", "/api/v1/organisations".into(), None, 403),
             ("GET", "/api/v1/devices".into(), None, 403),
+            (
+                "GET",
+                "/api/v1/devices/70b3d50000000a01/queue".into(),
+                None,
+                403,
+            ),
             ("GET", "/api/v1/users".into(), None, 403),
             ("POST", "/api/v1/users".into(), resident_of(a, "2"), 403),
         ],
@@ -804,9 +811,6 @@ fn an_import_stores_every_row_or_none_and_names_each_bad_row() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let house = server.register_house();
-    for number in ["1", "2", "3"] {
-        apartment(&server, house, number);
-    }
     let import = |kind: &str, csv: &str| {
         server.send_raw(
             Some(common::TOKEN),
@@ -816,6 +820,29 @@ fn an_import_stores_every_row_or_none_and_names_each_bad_row() {
             csv,
         )
     };
+
+    // Apartments first; a negative area on line 3 keeps every row out.
+    let apartments = format!(
+        "house_id,number,area,residential\n\
+         {house},1,50.5,true\n\
+         {house},2,-42,\n\
+         {house},3,30,\n\
+         {house},П-1,120,false\n"
+    );
+    let (status, refused) = import("apartments", &apartments);
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["rows"][0]["line"], 3);
+    let (_, listed) = server.call("GET", &format!("/api/v1/houses/{house}/apartments"), None);
+    assert_eq!(listed["total"], 0, "{listed}");
+    let (status, imported) = import("apartments", &apartments.replace("-42", "42"));
+    assert_eq!(status, 201, "{imported}");
+    let (_, premise) = server.call(
+        "GET",
+        &format!("/api/v1/houses/{house}/apartments/П-1"),
+        None,
+    );
+    assert_eq!(premise["residential"], false, "{premise}");
+    assert_eq!(premise["area"], 120.0);
 
     // Line 1 is the header; line 4 names an unknown resource and line 6 a missing apartment.
     let meters = format!(

@@ -90,10 +90,10 @@ pub(super) async fn redecode(
     Path(id): Path<String>,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Redecoded>, ApiError> {
+    registrar(&caller)?;
     if range.from >= range.to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
-    registrar(&caller)?;
     let device_id = find(&state, &caller, &id).await?.id;
     let codecs = state.codecs.current();
     let (outcome, points) = state

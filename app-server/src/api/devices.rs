@@ -209,6 +209,12 @@ fn organisation_for(caller: &Caller, named: Option<i64>) -> Result<Option<i64>, 
 
 pub(super) fn validate(body: NewDeviceBody, caller: &Caller) -> Result<NewDevice, ApiError> {
     let organisation_id = organisation_for(caller, body.organisation_id)?;
+    if let Some(class) = body.class.as_deref().filter(|class| *class != "A") {
+        return Err(ApiError::invalid(
+            "class",
+            format!("{class:?}: only class A is supported"),
+        ));
+    }
     let nbiot = body.imei.is_some() || body.key.is_some();
     let otaa = body.join_eui.is_some() || body.app_key.is_some();
     let abp = body.dev_addr.is_some() || body.nwk_s_key.is_some() || body.app_s_key.is_some();
@@ -224,19 +230,11 @@ pub(super) fn validate(body: NewDeviceBody, caller: &Caller) -> Result<NewDevice
                 "give either imei and key (NB-IoT), join_eui and app_key (LoRaWAN OTAA), or dev_addr, nwk_s_key and app_s_key (LoRaWAN ABP)",
             ));
         }
-        (false, true, false) => {
-            if let Some(class) = body.class.as_deref().filter(|class| *class != "A") {
-                return Err(ApiError::invalid(
-                    "class",
-                    format!("{class:?}: only class A is supported"),
-                ));
-            }
-            NewActivation::Otaa {
-                dev_eui: parse_field("dev_eui", body.dev_eui)?,
-                join_eui: parse_field("join_eui", body.join_eui)?,
-                app_key: parse_field("app_key", body.app_key)?,
-            }
-        }
+        (false, true, false) => NewActivation::Otaa {
+            dev_eui: parse_field("dev_eui", body.dev_eui)?,
+            join_eui: parse_field("join_eui", body.join_eui)?,
+            app_key: parse_field("app_key", body.app_key)?,
+        },
         (false, false, _) => NewActivation::Abp {
             dev_eui: parse_field("dev_eui", body.dev_eui)?,
             session: SessionRecord {
@@ -535,6 +533,7 @@ pub(super) async fn find(
     caller: &Caller,
     id: &str,
 ) -> Result<DeviceRow, ApiError> {
+    registrar(caller)?;
     let not_found = || ApiError::NotFound(format!("device {id}"));
     let device: DeviceId = id.parse().map_err(|_| not_found())?;
     let caller = caller.clone();

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 405: the path exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 413: the body is larger than the route takes.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
     /// 409: the object exists already.
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "already_exists"),
             ApiError::InUse(_) => (StatusCode::CONFLICT, "still_referenced"),
             ApiError::InvalidRows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),

@@ -239,6 +239,38 @@ fn residential_by_default() -> bool {
     true
 }
 
+/// A row of `POST /api/v1/import/apartments`: the create body with its house.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApartmentRow {
+    house_id: i64,
+    number: String,
+    area: f64,
+    #[serde(default = "residential_by_default")]
+    residential: bool,
+}
+
+/// An apartment of `house_id` from its create body.
+fn apartment_of(house_id: i64, body: NewApartment) -> Result<Apartment, ApiError> {
+    Ok(Apartment {
+        house_id,
+        number: text("number", &body.number, 32)?,
+        area: positive("area", body.area)?,
+        residential: body.residential,
+        created_at: crate::store::now(),
+    })
+}
+
+/// Checks an imported apartment row.
+pub(super) fn validate_apartment(row: ApartmentRow) -> Result<Apartment, ApiError> {
+    let body = NewApartment {
+        number: row.number,
+        area: row.area,
+        residential: row.residential,
+    };
+    apartment_of(row.house_id, body)
+}
+
 pub(super) async fn create_apartment(
     State(state): State<AppState>,
     caller: Caller,
@@ -247,13 +279,7 @@ pub(super) async fn create_apartment(
 ) -> Result<(StatusCode, Json<Apartment>), ApiError> {
     registrar(&caller)?;
     let house = find(&state, &caller, &id).await?;
-    let apartment = Apartment {
-        house_id: house.id,
-        number: text("number", &body.number, 32)?,
-        area: positive("area", body.area)?,
-        residential: body.residential,
-        created_at: crate::store::now(),
-    };
+    let apartment = apartment_of(house.id, body)?;
     let stored = apartment.clone();
     state
         .store

@@ -1,9 +1,11 @@
-//! `POST /api/v1/import/{gateways,devices,meters}`: a district registered from one CSV file. The
+//! `POST /api/v1/import/{gateways,devices,apartments,meters}`: a district registered from one CSV
+//! file. The
 //! header row names the fields of the create body; every row is checked as its create request
 //! would be, and either all rows are stored or none, with every bad row named by its line.
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,13 +15,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::access::{operator_only, registrar};
+use super::access::{operator_only, registrar, sees_house};
 use super::error::RowError;
-use super::{ApiError, AppState, devices, gateways, meters};
+use super::{ApiError, AppState, devices, gateways, houses, meters};
 use crate::auth::Caller;
 use crate::publish::Point;
 use crate::store::devices::{NewDevice, Registration};
 use crate::store::gateways::GatewayRow;
+use crate::store::houses::{self as house_store, Apartment};
 use crate::store::meters::NewMeter;
 use crate::store::{StoreError, devices as device_store, gateways as gateway_store};
 
@@ -41,10 +44,14 @@ const NUMBER_FIELDS: &[&str] = &[
     "lon",
     "organisation_id",
     "house_id",
+    "area",
     "channel",
     "initial_index",
     "pulse_weight",
 ];
+
+/// Fields whose cells are `true` or `false`.
+const BOOLEAN_FIELDS: &[&str] = &["residential"];
 
 /// One data row, as the JSON body of its create request.
 struct Row {
@@ -105,6 +112,15 @@ fn read_rows(data: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), ApiError> {
                     Ok(number) => Value::Number(number),
                     Err(_) => {
                         bad = Some(format!("{field}: {cell:?} is not a number"));
+                        break;
+                    }
+                }
+            } else if BOOLEAN_FIELDS.contains(&field.as_str()) {
+                match cell.to_ascii_lowercase().as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => {
+                        bad = Some(format!("{field}: {cell:?} is not true or false"));
                         break;
                     }
                 }
@@ -191,9 +207,13 @@ pub(super) async fn import(
     caller: Caller,
     Path(kind): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Imported>), ApiError> {
     registrar(&caller)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(MAX_IMPORT_BYTES),
+        _ => ApiError::Malformed(rejection.body_text()),
+    })?;
     let is_csv = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -203,7 +223,10 @@ pub(super) async fn import(
                 .to_ascii_lowercase()
                 .starts_with("text/csv")
         });
-    if !matches!(kind.as_str(), "gateways" | "devices" | "meters") {
+    if !matches!(
+        kind.as_str(),
+        "gateways" | "devices" | "apartments" | "meters"
+    ) {
         return Err(ApiError::NotFound(format!("import of {kind}")));
     }
     if !is_csv {
@@ -220,6 +243,10 @@ pub(super) async fn import(
         "devices" => (
             "devices",
             import_devices(&state, &caller, &rows, errors).await?,
+        ),
+        "apartments" => (
+            "apartments",
+            import_apartments(&state, caller, &rows, errors).await?,
         ),
         _ => (
             "meters",
@@ -300,6 +327,38 @@ async fn import_devices(
         let record: Registration = device.record();
         state.network.register_device(&record);
     }
+    Ok(keys)
+}
+
+async fn import_apartments(
+    state: &AppState,
+    caller: Caller,
+    rows: &[Row],
+    errors: Vec<RowError>,
+) -> Result<Vec<Value>, ApiError> {
+    let (good, mut all_errors) = partition(rows, |row| checked(row, houses::validate_apartment));
+    all_errors.extend(errors);
+    let (_, keys) = store_all(state, good, all_errors, move |c, apartment: &Apartment| {
+        let house = house_store::get_house(c, apartment.house_id)?;
+        if !house.is_some_and(|house| sees_house(&caller, &house)) {
+            return Ok(Err(ApiError::NotFound(format!(
+                "house {}",
+                apartment.house_id
+            ))));
+        }
+        if house_store::get_apartment(c, apartment.house_id, &apartment.number)?.is_some() {
+            return Ok(Err(ApiError::Conflict(format!(
+                "house {} already has an apartment or premise {:?}",
+                apartment.house_id, apartment.number
+            ))));
+        }
+        house_store::insert_apartment(c, apartment)?;
+        Ok(Ok(serde_json::json!([
+            apartment.house_id,
+            apartment.number
+        ])))
+    })
+    .await?;
     Ok(keys)
 }
 

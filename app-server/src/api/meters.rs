@@ -133,21 +133,10 @@ pub(super) fn check_references(
             ))));
         }
     }
-    let (serial_taken, _) = meters::list(
-        connection,
-        &MeterFilter {
-            serial: Some(meter.serial.clone()),
-            resource: Some(meter.resource),
-            active: true,
-            ..MeterFilter::default()
-        },
-        1,
-        0,
-    )?;
-    if let Some(other) = serial_taken.first() {
+    if let Some(other) = meters::serial_in_service(connection, meter.resource, &meter.serial)? {
         return Ok(Err(ApiError::Conflict(format!(
-            "meter {} with serial {:?} is in service for {}",
-            other.id, meter.serial, meter.resource
+            "meter {other} with serial {:?} is in service for {}",
+            meter.serial, meter.resource
         ))));
     }
     Ok(Ok(()))
@@ -367,24 +356,15 @@ pub(super) async fn update(
         .store
         .writer()
         .write_or_refuse(move |c| {
-            if meter.state == MeterState::Active && serial != meter.new.serial {
-                let (taken, _) = meters::list(
-                    c,
-                    &MeterFilter {
-                        serial: Some(serial.clone()),
-                        resource: Some(meter.new.resource),
-                        active: true,
-                        ..MeterFilter::default()
-                    },
-                    1,
-                    0,
-                )?;
-                if let Some(other) = taken.first() {
-                    return Ok(Err(ApiError::Conflict(format!(
-                        "meter {} with serial {serial:?} is in service for {}",
-                        other.id, meter.new.resource
-                    ))));
-                }
+            let taken = match meter.state == MeterState::Active && serial != meter.new.serial {
+                true => meters::serial_in_service(c, meter.new.resource, &serial)?,
+                false => None,
+            };
+            if let Some(other) = taken {
+                return Ok(Err(ApiError::Conflict(format!(
+                    "meter {other} with serial {serial:?} is in service for {}",
+                    meter.new.resource
+                ))));
             }
             meters::update_identity(c, meter.id, &serial, change.verified_until)?;
             Ok(Ok(stored(c, meter.id)?))

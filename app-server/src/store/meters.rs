@@ -416,6 +416,21 @@ pub fn model_and_inputs(
     Ok(found)
 }
 
+/// The meter in service for `resource` with `serial`, if any (one index lookup: imports check
+/// this for every row).
+pub fn serial_in_service(
+    connection: &Connection,
+    resource: Resource,
+    serial: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT id FROM meters WHERE resource = ?1 AND serial = ?2 AND state = 'active'",
+        )?
+        .query_row(params![resource.name(), serial], |row| row.get(0))
+        .optional()?)
+}
+
 /// Changes the serial and verification date of a meter.
 pub fn update_identity(
     connection: &Connection,
