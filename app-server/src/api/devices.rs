@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::access::{registrar, sees_device, visible_devices};
 use super::validate::{parse, patched};
-use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page, delete_unreferenced};
 use crate::auth::Caller;
 use crate::store::StoreError;
 use crate::store::devices::{self, Activation, DeviceFilter, DeviceRow, NewActivation, NewDevice};
@@ -422,21 +422,17 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     registrar(&caller)?;
     let device = find(&state, &caller, &id).await?.id;
-    state
-        .store
-        .writer()
-        .write_or_refuse(move |c| {
-            if let Some(references) = devices::references(c, device)? {
-                return Ok(Err(ApiError::InUse(format!(
-                    "device {device} is read by {references}; delete or decommission them first"
-                ))));
-            }
-            devices::delete(c, device)?;
-            Ok(Ok(()))
-        })
-        .await??;
+    let deleted = delete_unreferenced(
+        &state,
+        move |c| devices::references(c, device),
+        move |c| devices::delete(c, device),
+        move |references| {
+            format!("device {device} is read by {references}; delete or decommission them first")
+        },
+    )
+    .await?;
     state.network.unregister_device(device);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(deleted)
 }
 
 /// `?limit=` of the uplink archive.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::access::{registrar, sees_apartment, sees_house, visible_houses};
 use super::validate::{non_negative, parse, patched, positive, text, timezone};
-use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page, delete_unreferenced};
 use crate::auth::Caller;
 use crate::store::StoreError;
 use crate::store::houses::{self, Apartment, House, NewHouse, OrganisationKind};
@@ -208,21 +208,14 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     registrar(&caller)?;
-    let house = find(&state, &caller, &id).await?;
-    state
-        .store
-        .writer()
-        .write_or_refuse(move |c| {
-            if let Some(references) = houses::house_references(c, house.id)? {
-                return Ok(Err(ApiError::InUse(format!(
-                    "house {} still has {references}",
-                    house.id
-                ))));
-            }
-            houses::delete_house(c, house.id)?;
-            Ok(Ok(StatusCode::NO_CONTENT))
-        })
-        .await?
+    let house = find(&state, &caller, &id).await?.id;
+    delete_unreferenced(
+        &state,
+        move |c| houses::house_references(c, house),
+        move |c| houses::delete_house(c, house),
+        move |references| format!("house {house} still has {references}"),
+    )
+    .await
 }
 
 /// The body of `POST /api/v1/houses/{id}/apartments`.
@@ -390,20 +383,13 @@ pub(super) async fn delete_apartment(
 ) -> Result<StatusCode, ApiError> {
     registrar(&caller)?;
     let apartment = find_apartment(&state, &caller, &id, &number).await?;
-    state
-        .store
-        .writer()
-        .write_or_refuse(move |c| {
-            if let Some(references) =
-                houses::apartment_references(c, apartment.house_id, &apartment.number)?
-            {
-                return Ok(Err(ApiError::InUse(format!(
-                    "apartment {:?} of house {} still has {references}",
-                    apartment.number, apartment.house_id
-                ))));
-            }
-            houses::delete_apartment(c, apartment.house_id, &apartment.number)?;
-            Ok(Ok(StatusCode::NO_CONTENT))
-        })
-        .await?
+    let (house, number) = (apartment.house_id, apartment.number);
+    let (checked, deleted) = (number.clone(), number.clone());
+    delete_unreferenced(
+        &state,
+        move |c| houses::apartment_references(c, house, &checked),
+        move |c| houses::delete_apartment(c, house, &deleted),
+        move |references| format!("apartment {number:?} of house {house} still has {references}"),
+    )
+    .await
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::access::{registrar, sees_device, sees_house, sees_meter_of, visible_houses};
 use super::validate::{non_negative, parse, patched, positive, text};
-use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page, delete_unreferenced};
 use crate::auth::Caller;
 use crate::publish::Point;
 use crate::store::meters::{self, Meter, MeterFilter, MeterRole, MeterState, NewMeter};
@@ -379,21 +379,16 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     registrar(&caller)?;
-    let meter = find(&state, &caller, &id).await?;
-    state
-        .store
-        .writer()
-        .write_or_refuse(move |c| {
-            if let Some(references) = meters::references(c, meter.id)? {
-                return Ok(Err(ApiError::InUse(format!(
-                    "meter {} has {references}; decommission it to keep its history",
-                    meter.id
-                ))));
-            }
-            meters::delete(c, meter.id)?;
-            Ok(Ok(StatusCode::NO_CONTENT))
-        })
-        .await?
+    let meter = find(&state, &caller, &id).await?.id;
+    delete_unreferenced(
+        &state,
+        move |c| meters::references(c, meter),
+        move |c| meters::delete(c, meter),
+        move |references| {
+            format!("meter {meter} has {references}; decommission it to keep its history")
+        },
+    )
+    .await
 }
 
 /// The body of `POST /api/v1/meters/{id}/replace`.

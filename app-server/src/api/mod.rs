@@ -21,10 +21,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{self, MethodRouter};
 use jiff::Timestamp;
+use rusqlite::Connection;
 use schemas::Region;
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +38,7 @@ use crate::ingest::IngestMetrics;
 use crate::network::Network;
 use crate::publish::Publishers;
 use crate::sinks::influxdb::InfluxSink;
-use crate::store::{Store, tokens};
+use crate::store::{Store, StoreError, tokens};
 
 /// Lists return this many items unless asked otherwise.
 const DEFAULT_LIMIT: u32 = 1_000;
@@ -227,6 +229,28 @@ fn bearer_token(header: &str) -> Option<String> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// Deletes what `delete` removes unless `references` finds something still referring to it:
+/// then a 409 whose message `describe` writes from what refers to it. Both run in one write, so
+/// nothing can take a reference in between.
+async fn delete_unreferenced(
+    state: &AppState,
+    references: impl FnOnce(&Connection) -> Result<Option<String>, StoreError> + Send + 'static,
+    delete: impl FnOnce(&Connection) -> Result<bool, StoreError> + Send + 'static,
+    describe: impl FnOnce(String) -> String + Send + 'static,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .writer()
+        .write_or_refuse(move |c| {
+            if let Some(found) = references(c)? {
+                return Ok(Err(ApiError::InUse(describe(found))));
+            }
+            delete(c)?;
+            Ok(Ok(StatusCode::NO_CONTENT))
+        })
+        .await?
 }
 
 /// `?limit=&offset=` of list endpoints.

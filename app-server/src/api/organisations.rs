@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::access::operator_only;
 use super::validate::{parse, text};
-use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page, delete_unreferenced};
 use crate::auth::Caller;
 use crate::store::houses::{self, Organisation, OrganisationKind};
 
@@ -161,19 +161,12 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     operator_only(&caller)?;
-    let found = find(&state, &caller, &id).await?;
-    state
-        .store
-        .writer()
-        .write_or_refuse(move |c| {
-            if let Some(references) = houses::organisation_references(c, found.id)? {
-                return Ok(Err(ApiError::InUse(format!(
-                    "organisation {} is still referenced by {references}",
-                    found.id
-                ))));
-            }
-            houses::delete_organisation(c, found.id)?;
-            Ok(Ok(StatusCode::NO_CONTENT))
-        })
-        .await?
+    let found = find(&state, &caller, &id).await?.id;
+    delete_unreferenced(
+        &state,
+        move |c| houses::organisation_references(c, found),
+        move |c| houses::delete_organisation(c, found),
+        move |references| format!("organisation {found} is still referenced by {references}"),
+    )
+    .await
 }
