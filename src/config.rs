@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use app_server::time_service::TimeServiceConfig;
 use app_server::{ApiConfig, SinksConfig, StorageConfig};
 use codecs::CodecsConfig;
 use network_server::{NbIotConfig, NetworkConfig};
@@ -22,6 +23,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub codecs: CodecsConfig,
     pub sinks: SinksConfig,
+    pub balance: TimeServiceConfig,
     pub log: LogConfig,
 }
 

@@ -150,6 +150,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tasks.spawn(reload_codecs_on_sighup(codecs.clone(), input.clone()));
     let state = AppState {
         token_lifetime: config.api.token_lifetime,
+        time_service: config.balance,
         store: store.clone(),
         network: Arc::clone(&network),
         default_region: config.network.region,

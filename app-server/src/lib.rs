@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod balance;
 pub mod codec_set;
 pub mod config;
 pub mod decoding;
@@ -29,11 +30,13 @@ pub mod metering;
 pub mod metrics;
 pub mod network;
 pub mod network_events;
+pub mod profile;
 pub mod publish;
 pub mod registry;
 pub mod retention;
 pub mod sinks;
 pub mod store;
+pub mod time_service;
 
 pub use config::{ApiConfig, StorageConfig};
 pub use network::Network;

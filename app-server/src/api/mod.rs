@@ -1,6 +1,7 @@
 //! The HTTP API (`../shared/API.md`): routes, shared state and authentication.
 
 mod access;
+mod balances;
 mod codecs;
 mod devices;
 mod error;
@@ -39,6 +40,7 @@ use crate::network::Network;
 use crate::publish::Publishers;
 use crate::sinks::influxdb::InfluxSink;
 use crate::store::{Store, StoreError, tokens};
+use crate::time_service::TimeServiceConfig;
 
 /// Lists return this many items unless asked otherwise.
 const DEFAULT_LIMIT: u32 = 1_000;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub influx: Option<Arc<InfluxSink>>,
     /// How long a token given for a password is valid.
     pub token_lifetime: std::time::Duration,
+    /// The limits of interpolation and extrapolation of meter indexes.
+    pub time_service: TimeServiceConfig,
 }
 
 /// The routes of the API, recorded as they are added so the served set can be listed.
@@ -138,6 +142,12 @@ fn routes() -> Routes {
         .get("/api/v1/houses/{id}", houses::get)
         .patch("/api/v1/houses/{id}", houses::update)
         .delete("/api/v1/houses/{id}", houses::delete)
+        .get("/api/v1/houses/{id}/balance", balances::balance)
+        .get(
+            "/api/v1/houses/{id}/balance.csv",
+            balances::balance_csv_file,
+        )
+        .get("/api/v1/houses/{id}/balances", balances::balances)
         .get("/api/v1/houses/{id}/apartments", houses::list_apartments)
         .post("/api/v1/houses/{id}/apartments", houses::create_apartment)
         .get(
@@ -161,6 +171,7 @@ fn routes() -> Routes {
         .post("/api/v1/meters/{id}/decommission", meters::decommission)
         .get("/api/v1/meters/{id}/readings", readings::list)
         .post("/api/v1/meters/{id}/readings", readings::create)
+        .get("/api/v1/meters/{id}/profile", balances::profile)
         .get("/api/v1/meters/{id}/values", readings::meter_values)
         .get("/api/v1/meters/{id}/status", readings::meter_status)
         .add(

@@ -240,3 +240,75 @@ pub fn prune(connection: &Connection, before: Timestamp, limit: u32) -> Result<u
         )?
         .execute(params![to_millis(before), limit])?)
 }
+
+/// A meter's usable (unflagged) readings as the time service asks for them, each one lookup in
+/// the (meter, time) key.
+#[derive(Clone, Copy)]
+pub struct MeterReadings<'c> {
+    pub connection: &'c Connection,
+    pub meter_id: i64,
+}
+
+impl MeterReadings<'_> {
+    fn one(&self, sql: &str, time: Timestamp) -> Result<Option<(Timestamp, f64)>, StoreError> {
+        let found: Option<(i64, f64)> = self
+            .connection
+            .prepare_cached(sql)?
+            .query_row(params![self.meter_id, to_millis(time)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        found
+            .map(|(time, index)| Ok((from_millis(time)?, index)))
+            .transpose()
+    }
+
+    /// The last reading at or before `time`.
+    pub fn at_or_before(&self, time: Timestamp) -> Result<Option<(Timestamp, f64)>, StoreError> {
+        self.one(
+            "SELECT time, value FROM readings WHERE meter_id = ?1 AND time <= ?2 AND flag = 0
+             ORDER BY time DESC LIMIT 1",
+            time,
+        )
+    }
+
+    /// The first reading after `time`.
+    pub fn after(&self, time: Timestamp) -> Result<Option<(Timestamp, f64)>, StoreError> {
+        self.one(
+            "SELECT time, value FROM readings WHERE meter_id = ?1 AND time > ?2 AND flag = 0
+             ORDER BY time LIMIT 1",
+            time,
+        )
+    }
+
+    /// The first reading at or after `time`.
+    pub fn first_from(&self, time: Timestamp) -> Result<Option<(Timestamp, f64)>, StoreError> {
+        self.one(
+            "SELECT time, value FROM readings WHERE meter_id = ?1 AND time >= ?2 AND flag = 0
+             ORDER BY time LIMIT 1",
+            time,
+        )
+    }
+
+    /// Every usable reading in `[from, to]`, in time order.
+    pub fn between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        self.connection
+            .prepare_cached(
+                "SELECT time, value FROM readings
+                 WHERE meter_id = ?1 AND time >= ?2 AND time <= ?3 AND flag = 0 ORDER BY time",
+            )?
+            .query_map(
+                params![self.meter_id, to_millis(from), to_millis(to)],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?)),
+            )?
+            .map(|row| {
+                let (time, index) = row?;
+                Ok((from_millis(time)?, index))
+            })
+            .collect()
+    }
+}
