@@ -164,6 +164,7 @@ fn store_ingest(c: &mut Criterion) {
             publishers: Publishers::default(),
             settle: None,
             max_in_flight: 20_000,
+            time: Default::default(),
         }
         .run(receiver),
     );

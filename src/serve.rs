@@ -123,6 +123,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             publishers: publishers.clone(),
             settle: Some(Arc::new(NbIotSettle(Arc::clone(&nbiot)))),
             max_in_flight: config.storage.ingest_in_flight,
+            time: config.balance,
         }
         .run(uplink_queue),
     );

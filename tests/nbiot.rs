@@ -91,6 +91,24 @@ fn frames_are_acknowledged_after_storage_with_the_server_time_and_commands() {
         (28_000..=32_000).contains(&offset),
         "clock offset {offset} ms, about +30 s"
     );
+    // the archive records are placed on the server's timescale: device time − clock offset
+    let uplink = &server.uplinks(IMEI)[0];
+    let device_times: Vec<jiff::Timestamp> = uplink["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "index")
+        .filter_map(|m| m["time"].as_str()?.parse().ok())
+        .collect();
+    let placed: Vec<jiff::Timestamp> = readings
+        .iter()
+        .map(|r| r["time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let expected: Vec<jiff::Timestamp> = device_times
+        .iter()
+        .map(|t| *t - jiff::SignedDuration::from_millis(offset))
+        .collect();
+    assert_eq!(placed, expected);
 
     // the same frame again: acknowledged again, stored once
     meter.send(&first);

@@ -325,3 +325,53 @@ fn new_device_of(server: &Server, meter: i64) -> String {
     let (_, shown) = server.call("GET", &format!("/api/v1/meters/{meter}"), None);
     shown["device"].as_str().unwrap_or_default().to_owned()
 }
+
+/// Milliseconds since the GPS epoch of a UTC instant (18 leap seconds since 2017).
+fn gps_millis(utc: jiff::Timestamp) -> i64 {
+    utc.as_millisecond() - 315_964_800_000 + 18_000
+}
+
+#[test]
+fn a_gateways_gps_time_is_the_readings_time_when_close_to_ours() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let house = setup(&server);
+    let meter = server.register_meter(json!({
+        "serial": "CW-GPS", "resource": "cold_water", "role": "apartment", "house_id": house,
+        "apartment": "12", "device": DEV_EUI, "channel": 1, "pulse_weight": 0.01
+    }));
+    let mut gateway = TestGateway::new(GATEWAY, server.gwmp);
+    let push = |gateway: &mut TestGateway, f_cnt: u32, gps: jiff::Timestamp| {
+        let mut packet = rxpk(
+            &data_uplink(DEV_ADDR, f_cnt, &pulse2(f_cnt * 100, 0, 90), NWK, APP),
+            f_cnt * 1000,
+            -90,
+            7.0,
+        );
+        packet["tmms"] = json!(gps_millis(gps));
+        gateway.push(vec![packet]);
+        eventually("the uplink stored", || {
+            (server.readings(meter).len() == f_cnt as usize).then_some(())
+        });
+    };
+
+    // 1.5 s before our clock: the air time the gateway's GPS saw is the reading's time
+    let gps = jiff::Timestamp::now() - jiff::SignedDuration::from_millis(1500);
+    let gps = gps.round(jiff::Unit::Millisecond).unwrap();
+    push(&mut gateway, 1, gps);
+    assert_eq!(server.readings(meter)[0]["time"], gps.to_string());
+
+    // an hour off (a gateway without a good fix): not trusted, the server's reception time
+    push(
+        &mut gateway,
+        2,
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+    );
+    let readings = server.readings(meter);
+    let second: jiff::Timestamp = readings[1]["time"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        readings[1]["time"],
+        server.uplinks(DEV_EUI)[0]["received_at"]
+    );
+    assert!((jiff::Timestamp::now() - second).get_seconds().abs() < 10);
+}

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 use crate::store::houses::{self, House};
-use crate::store::meters::{self, Meter, MeterFilter, MeterRole};
+use crate::store::meters::{self, Meter, MeterRole};
 use crate::store::readings::MeterReadings;
 use crate::time_service::{self, Index, Quality, TimeServiceConfig};
 
@@ -197,20 +197,6 @@ impl IndexCache<'_> {
     }
 }
 
-/// The meters of a house for a resource, in any state (a replaced one counts up to its swap).
-fn house_meters(
-    connection: &Connection,
-    house_id: i64,
-    resource: Resource,
-) -> Result<Vec<Meter>, StoreError> {
-    let filter = MeterFilter {
-        house_id: Some(house_id),
-        resource: Some(resource),
-        ..MeterFilter::default()
-    };
-    Ok(meters::list(connection, &filter, u32::MAX, 0)?.0)
-}
-
 /// The balance of `house` for `resource` over `[from, to)`.
 pub fn balance(
     connection: &Connection,
@@ -235,10 +221,8 @@ pub fn balances(
     boundaries: &[Timestamp],
     config: &TimeServiceConfig,
 ) -> Result<Vec<Balance>, StoreError> {
-    let zone = jiff::tz::db()
-        .get(&house.timezone)
-        .map_err(|e| StoreError::Corrupt(format!("house {}: timezone: {e}", house.id)))?;
-    let meters = house_meters(connection, house.id, resource)?;
+    let zone = house.zone()?;
+    let meters = meters::of_house(connection, house.id, resource)?;
     let apartments = houses::list_apartments(connection, house.id)?;
     let mut indexes = IndexCache {
         config,

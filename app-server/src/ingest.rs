@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, Transaction};
 use schemas::{Carrier, Kind, Measurement, Uplink};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -26,6 +26,7 @@ use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
 use crate::publish::{Point, Publishers};
 use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
+use crate::time_service::{self, TimeServiceConfig};
 
 /// Uplinks taken into one write job at most.
 const MAX_UPLINKS_PER_JOB: usize = 512;
@@ -158,6 +159,8 @@ pub struct Ingest {
     pub settle: Option<Arc<dyn Settle>>,
     /// Uplinks handed to the store and not yet committed, at most.
     pub max_in_flight: usize,
+    /// When gateway reception times are trusted as readings' times.
+    pub time: TimeServiceConfig,
 }
 
 impl Ingest {
@@ -179,6 +182,7 @@ impl Ingest {
                 metrics: Arc::clone(&self.metrics),
                 publishers: self.publishers.clone(),
                 settle: self.settle.clone(),
+                time: self.time,
                 permit,
             };
             if let Err(error) = self.store.writer().submit(Box::new(job)).await {
@@ -196,6 +200,7 @@ struct UplinkBatch {
     metrics: Arc<IngestMetrics>,
     publishers: Publishers,
     settle: Option<Arc<dyn Settle>>,
+    time: TimeServiceConfig,
     /// Its share of the in-flight bound, given back once the job's transaction has ended.
     permit: OwnedSemaphorePermit,
 }
@@ -220,10 +225,10 @@ impl UplinkBatch {
         stored: &mut Stored,
     ) -> Result<(), StoreError> {
         let device = uplink.device.to_string();
-        let (model, inputs) = meters::model_and_inputs(connection, &device)?.unwrap_or_default();
+        let metering = meters::metering_of(connection, &device)?.unwrap_or_default();
         let decoded = decoding::decode(
             &self.codecs,
-            &model,
+            &metering.model,
             uplink.f_port,
             &uplink.payload,
             uplink.received_at,
@@ -241,13 +246,20 @@ impl UplinkBatch {
         if decoded.measurements.is_empty() {
             return Ok(());
         }
+        let mut clock_offset = metering.clock_offset;
         if let Some(device_time) = device_clock(&decoded.measurements) {
-            let offset = device_time.duration_since(uplink.received_at).as_millis();
-            let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-            devices::record_clock_offset(connection, &device, offset, uplink.received_at)?;
+            let offset = device_time.duration_since(uplink.received_at);
+            let millis = i64::try_from(offset.as_millis()).unwrap_or(i64::MAX);
+            devices::record_clock_offset(connection, &device, millis, uplink.received_at)?;
+            clock_offset = Some(SignedDuration::from_millis(millis));
         }
-
-        let placement = metering::place(&decoded.measurements, &inputs, uplink.received_at);
+        let taken_at = time_service::reading_time(uplink, self.time.gateway_time_tolerance);
+        let placement = metering::place(
+            &decoded.measurements,
+            &metering.inputs,
+            taken_at,
+            clock_offset,
+        );
         let tally = metering::store(
             connection,
             &device,

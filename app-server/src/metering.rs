@@ -9,7 +9,7 @@
 //! import, heat energy) passes through in the meter's unit; other indexes, tariff registers
 //! among them, are kept as the meter's values.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
 use schemas::{Kind, Measurement, Quantity, Resource};
 
@@ -61,15 +61,22 @@ pub struct Placement {
     pub unassigned: u64,
 }
 
-/// Places `measurements` received at `received_at` among the meters of the device's `inputs`.
+/// Places `measurements` taken at `taken_at` (on the server's timescale) among the meters of the
+/// device's `inputs`; a measurement with the device's own timestamp is placed at that time less
+/// the device's `clock_offset` (its clock minus ours).
 pub fn place(
     measurements: &[Measurement],
     inputs: &[MeterInput],
-    received_at: Timestamp,
+    taken_at: Timestamp,
+    clock_offset: Option<SignedDuration>,
 ) -> Placement {
     let mut placement = Placement::default();
     for measurement in measurements {
-        let time = measurement.time.unwrap_or(received_at);
+        let time = match (measurement.time, clock_offset) {
+            (Some(time), Some(offset)) => time.checked_sub(offset).unwrap_or(time),
+            (Some(time), None) => time,
+            (None, _) => taken_at,
+        };
         let kind = measurement.quantity.kind();
         let meter = meter_of(measurement, kind, inputs, time);
         let meter_id = meter.map(|m| m.meter_id);
@@ -321,17 +328,11 @@ pub fn remove(
     connection: &Connection,
     device: &str,
     inputs: &[MeterInput],
-    previous: &[Measurement],
     uplink_id: i64,
-    received_at: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut times: Vec<Timestamp> = previous.iter().filter_map(|m| m.time).collect();
-    times.push(received_at);
-    times.sort_unstable();
-    times.dedup();
     let meters: Vec<i64> = inputs.iter().map(|input| input.meter_id).collect();
-    readings::remove_of_uplink(connection, &meters, &times, MAX_SHIFT_MS, uplink_id)?;
-    series::remove_of_uplink(connection, device, &times, uplink_id)
+    readings::remove_of_uplink(connection, &meters, uplink_id)?;
+    series::remove_of_uplink(connection, device, uplink_id)
 }
 
 #[cfg(test)]
@@ -377,7 +378,7 @@ mod tests {
             ..input(1, 2, Resource::ColdWater)
         };
         let pulses = Measurement::new(Quantity::Pulses, 1500.0).channel(2);
-        let placement = place(&[pulses], &[meter], at("2026-11-21T10:00:00Z"));
+        let placement = place(&[pulses], &[meter], at("2026-11-21T10:00:00Z"), None);
         // 123.456 + 1500 × 0.01 = 138.456, without binary noise.
         assert_eq!(only_reading(&placement), (1, 138.456, Source::Measured));
     }
@@ -390,7 +391,7 @@ mod tests {
         };
         let volume =
             Measurement::new(Quantity::Volume, 12.345).at(Some(at("2026-11-21T09:00:00Z")));
-        let placement = place(&[volume], &[meter], at("2026-11-21T10:00:00Z"));
+        let placement = place(&[volume], &[meter], at("2026-11-21T10:00:00Z"), None);
         assert_eq!(only_reading(&placement), (3, 12.345, Source::DeviceArchive));
         let Placed::Reading { time, .. } = placement.placed[0] else {
             unreachable!()
@@ -406,7 +407,7 @@ mod tests {
             Measurement::new(Quantity::EnergyImport, 600.0).tariff(1),
             Measurement::new(Quantity::ReactiveImport, 10.0),
         ];
-        let placement = place(&measurements, &[meter], at("2026-11-21T10:00:00Z"));
+        let placement = place(&measurements, &[meter], at("2026-11-21T10:00:00Z"), None);
         assert!(
             matches!(placement.placed[0], Placed::Reading { meter_id: 4, index, .. } if index == 1000.0)
         );
@@ -437,7 +438,7 @@ mod tests {
             Measurement::new(Quantity::Pulses, 10.0).channel(1),
             Measurement::new(Quantity::Pulses, 20.0).channel(2),
         ];
-        let placement = place(&measurements, &[meter], at("2026-11-21T10:00:00Z"));
+        let placement = place(&measurements, &[meter], at("2026-11-21T10:00:00Z"), None);
         assert!(matches!(
             placement.placed[0],
             Placed::Value {
@@ -457,7 +458,12 @@ mod tests {
         let battery = Measurement::new(Quantity::Battery, 90.0);
         let leak = Measurement::status(Quantity::Leak, true);
         let now = at("2026-11-21T10:00:00Z");
-        let one = place(&[battery, leak], &[input(1, 1, Resource::ColdWater)], now);
+        let one = place(
+            &[battery, leak],
+            &[input(1, 1, Resource::ColdWater)],
+            now,
+            None,
+        );
         assert!(matches!(
             one.placed[0],
             Placed::Value {
@@ -479,6 +485,7 @@ mod tests {
                 input(2, 2, Resource::HotWater),
             ],
             now,
+            None,
         );
         assert!(matches!(
             two.placed[0],
@@ -502,7 +509,12 @@ mod tests {
         };
         let before = Measurement::new(Quantity::Pulses, 5.0).at(Some(at("2026-10-31T23:00:00Z")));
         let after = Measurement::new(Quantity::Pulses, 5.0);
-        let placement = place(&[before, after], &[old, new], at("2026-11-02T00:00:00Z"));
+        let placement = place(
+            &[before, after],
+            &[old, new],
+            at("2026-11-02T00:00:00Z"),
+            None,
+        );
         assert!(
             matches!(placement.placed[0], Placed::Reading { meter_id: 1, index, .. } if index == 5.0)
         );

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use schemas::Uplink;
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
@@ -60,6 +61,11 @@ pub struct TimeServiceConfig {
     /// An index is not extrapolated further than this past the last reading.
     #[serde(with = "humantime_serde")]
     pub max_extrapolation: Duration,
+    /// A gateway's GPS reception time is the reading's time when it is within this of the
+    /// server's reception time (a gateway without a GPS fix reports none; one far off is not
+    /// trusted); zero never uses gateway times.
+    #[serde(with = "humantime_serde")]
+    pub gateway_time_tolerance: Duration,
 }
 
 impl Default for TimeServiceConfig {
@@ -67,7 +73,28 @@ impl Default for TimeServiceConfig {
         TimeServiceConfig {
             max_interpolation_gap: Duration::from_secs(7 * 86_400),
             max_extrapolation: Duration::from_secs(3 * 86_400),
+            gateway_time_tolerance: Duration::from_secs(2),
         }
+    }
+}
+
+/// The instant an uplink's measurements were taken on the server's timescale: the best
+/// gateway's GPS reception time when it has one within `tolerance` of the server's reception
+/// time, else the server's reception time.
+pub fn reading_time(uplink: &Uplink, tolerance: Duration) -> Timestamp {
+    let gps = uplink
+        .lorawan()
+        .and_then(|lorawan| lorawan.rx.first())
+        .and_then(|best| best.gps_time_ms)
+        .and_then(schemas::gps::utc_from_gps_millis);
+    match gps {
+        Some(gps)
+            if gps.duration_since(uplink.received_at).unsigned_abs() <= tolerance
+                && !tolerance.is_zero() =>
+        {
+            gps
+        }
+        _ => uplink.received_at,
     }
 }
 

@@ -49,6 +49,7 @@ async fn a_refused_uplink_costs_only_itself_and_points_follow_the_commit() {
             publishers: Publishers::new(vec![Arc::clone(&collected) as Arc<dyn Publisher>]),
             settle: None,
             max_in_flight: 1_000,
+            time: Default::default(),
         }
         .run(receiver),
     );

@@ -2,12 +2,7 @@
 //! 1980-01-06T00:00:00Z, which do not count leap seconds, so GPS runs ahead of UTC.
 
 use jiff::Timestamp;
-
-/// The GPS epoch in Unix seconds.
-const GPS_EPOCH_UNIX_S: i64 = 315_964_800;
-/// GPS − UTC in seconds since 2017-01-01, the last leap second (IERS Bulletin C has announced
-/// none since). A new leap second means a new constant here.
-const GPS_MINUS_UTC_S: i64 = 18;
+use schemas::gps::{GPS_EPOCH_UNIX_S, GPS_MINUS_UTC_S};
 
 /// Seconds since the GPS epoch and 1/256 s fractions, as DeviceTimeAns carries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

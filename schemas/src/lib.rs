@@ -18,6 +18,7 @@
 //! none of them.
 
 pub mod device_id;
+pub mod gps;
 pub mod ids;
 pub mod keys;
 pub mod measurement;

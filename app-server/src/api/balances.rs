@@ -206,9 +206,7 @@ pub(super) async fn balances(
     if !(1970..=9998).contains(&query.year) {
         return Err(ApiError::invalid("year", "a year from 1970 to 9998"));
     }
-    let zone = jiff::tz::db()
-        .get(&house.timezone)
-        .map_err(|e| ApiError::invalid("timezone", e))?;
+    let zone = house.zone()?;
     let starts =
         balance::month_starts(query.year, &zone).map_err(|e| ApiError::invalid("year", e))?;
     let config = state.time_service;
@@ -265,9 +263,7 @@ pub(super) async fn profile(
         .read(move |c| crate::store::houses::get_house(c, meter.new.house_id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("meter {id}")))?;
-    let zone = jiff::tz::db()
-        .get(&house.timezone)
-        .map_err(|e| ApiError::invalid("timezone", e))?;
+    let zone = house.zone()?;
     let config = state.time_service;
     let (meter_id, unit) = (meter.id, meter.new.unit);
     let items = state

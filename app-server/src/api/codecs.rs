@@ -101,7 +101,8 @@ pub(super) async fn redecode(
         .writer()
         .write(move |c| {
             let device = device_id.to_string();
-            let (model, inputs) = meters::model_and_inputs(c, &device)?.unwrap_or_default();
+            let metering = meters::metering_of(c, &device)?.unwrap_or_default();
+            let (model, inputs) = (metering.model, metering.inputs);
             let mut outcome = Redecoded::default();
             let mut points = Vec::new();
             for archived in uplinks::payloads_between(c, device_id, range.from, range.to)? {
@@ -117,16 +118,13 @@ pub(super) async fn redecode(
                     Some(_) => outcome.failed += 1,
                     None => outcome.decoded += 1,
                 }
-                metering::remove(
-                    c,
-                    &device,
+                metering::remove(c, &device, &inputs, archived.id)?;
+                let placement = metering::place(
+                    &decoded.measurements,
                     &inputs,
-                    &archived.measurements,
-                    archived.id,
                     archived.received_at,
-                )?;
-                let placement =
-                    metering::place(&decoded.measurements, &inputs, archived.received_at);
+                    metering.clock_offset,
+                );
                 let tally = metering::store(
                     c,
                     &device,

@@ -76,6 +76,16 @@ pub struct House {
     pub created_at: Timestamp,
 }
 
+impl House {
+    /// The house's time zone; a name the database no longer knows means a corrupt row (names are
+    /// checked on the way in).
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, StoreError> {
+        jiff::tz::db()
+            .get(&self.timezone)
+            .map_err(|e| StoreError::Corrupt(format!("house {}: timezone: {e}", self.id)))
+    }
+}
+
 /// An apartment or non-residential premise as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Apartment {

@@ -378,42 +378,80 @@ pub fn inputs_of_device(
     connection: &Connection,
     device: &str,
 ) -> Result<Vec<MeterInput>, StoreError> {
-    Ok(model_and_inputs(connection, device)?
-        .map(|(_, inputs)| inputs)
+    Ok(metering_of(connection, device)?
+        .map(|metering| metering.inputs)
         .unwrap_or_default())
 }
 
-/// The model a registered device decodes with, and [`inputs_of_device`], in one lookup (ingest
-/// needs both for every uplink); none for an unknown device.
-pub fn model_and_inputs(
+/// What ingest needs of a device for every uplink.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceMetering {
+    /// The codec model it decodes with.
+    pub model: String,
+    /// [`inputs_of_device`].
+    pub inputs: Vec<MeterInput>,
+    /// Its clock minus ours, last measured: what places its timestamped records on our timescale.
+    pub clock_offset: Option<jiff::SignedDuration>,
+}
+
+/// A registered device's [`DeviceMetering`] in one lookup; none for an unknown device.
+pub fn metering_of(
     connection: &Connection,
     device: &str,
-) -> Result<Option<(String, Vec<MeterInput>)>, StoreError> {
+) -> Result<Option<DeviceMetering>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT d.model, m.id, m.resource, m.house_id, coalesce(m.channel, 1), m.initial_index,
-                m.pulse_weight, m.commissioned_at, m.removed_at
+        "SELECT d.model, d.clock_offset_ms, m.id, m.resource, m.house_id, coalesce(m.channel, 1),
+                m.initial_index, m.pulse_weight, m.commissioned_at, m.removed_at
          FROM devices d LEFT JOIN meters m ON m.device_id = d.id WHERE d.id = ?1",
     )?;
     let mut rows = statement.query([device])?;
-    let mut found: Option<(String, Vec<MeterInput>)> = None;
+    let mut found: Option<DeviceMetering> = None;
     while let Some(row) = rows.next()? {
-        let (_, inputs) = found.get_or_insert((row.get(0)?, Vec::new()));
-        let Some(meter_id) = row.get::<_, Option<i64>>(1)? else {
+        if found.is_none() {
+            found = Some(DeviceMetering {
+                model: row.get(0)?,
+                inputs: Vec::new(),
+                clock_offset: row
+                    .get::<_, Option<i64>>(1)?
+                    .map(jiff::SignedDuration::from_millis),
+            });
+        }
+        let Some(metering) = found.as_mut() else {
             break;
         };
-        let resource: String = row.get(2)?;
+        let inputs = &mut metering.inputs;
+        let Some(meter_id) = row.get::<_, Option<i64>>(2)? else {
+            break;
+        };
+        let resource: String = row.get(3)?;
         inputs.push(MeterInput {
             meter_id,
             resource: parse_column(&format!("meter {meter_id}"), &resource)?,
-            house_id: row.get(3)?,
-            channel: row.get(4)?,
-            initial_index: row.get(5)?,
-            pulse_weight: row.get(6)?,
-            from: row.get::<_, Option<i64>>(7)?.map(from_millis).transpose()?,
-            until: row.get::<_, Option<i64>>(8)?.map(from_millis).transpose()?,
+            house_id: row.get(4)?,
+            channel: row.get(5)?,
+            initial_index: row.get(6)?,
+            pulse_weight: row.get(7)?,
+            from: row.get::<_, Option<i64>>(8)?.map(from_millis).transpose()?,
+            until: row.get::<_, Option<i64>>(9)?.map(from_millis).transpose()?,
         });
     }
     Ok(found)
+}
+
+/// Every meter of a house for a resource, in any state, in id order (one index range: balances
+/// read this for every house).
+pub fn of_house(
+    connection: &Connection,
+    house_id: i64,
+    resource: Resource,
+) -> Result<Vec<Meter>, StoreError> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM meters WHERE house_id = ?1 AND resource = ?2 ORDER BY id"
+        ))?
+        .query_map(params![house_id, resource.name()], RawMeter::read)?
+        .map(|row| row?.decode())
+        .collect()
 }
 
 /// The meter in service for `resource` with `serial`, if any (one index lookup: imports check

@@ -263,6 +263,7 @@ CREATE INDEX meters_by_verification ON meters (verified_until) WHERE state = 'ac
 
 -- The meter a replacement took over from: the time service joins their indexes at the swap.
 ALTER TABLE meters ADD COLUMN replaces INTEGER REFERENCES meters (id);
+CREATE INDEX meters_by_replaced ON meters (replaces) WHERE replaces IS NOT NULL;
 ",
 ];
 

@@ -215,17 +215,12 @@ pub fn list(
 pub fn remove_of_uplink(
     connection: &Connection,
     meters: &[i64],
-    times: &[Timestamp],
-    slack_ms: i64,
     uplink_id: i64,
 ) -> Result<(), StoreError> {
-    let mut delete = connection.prepare_cached(
-        "DELETE FROM readings WHERE meter_id = ?1 AND time BETWEEN ?2 AND ?2 + ?3 AND uplink_id = ?4",
-    )?;
+    let mut delete =
+        connection.prepare_cached("DELETE FROM readings WHERE meter_id = ?1 AND uplink_id = ?2")?;
     for meter in meters {
-        for time in times {
-            delete.execute(params![meter, to_millis(*time), slack_ms, uplink_id])?;
-        }
+        delete.execute(params![meter, uplink_id])?;
     }
     Ok(())
 }

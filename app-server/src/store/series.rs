@@ -184,7 +184,6 @@ pub fn points(
 pub fn remove_of_uplink(
     connection: &Connection,
     device: &str,
-    times: &[Timestamp],
     uplink_id: i64,
 ) -> Result<(), StoreError> {
     let series = connection
@@ -193,12 +192,10 @@ pub fn remove_of_uplink(
         .collect::<Result<Vec<_>, _>>()?;
     for table in ["series_values", "status_events"] {
         let mut delete = connection.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE series_id = ?1 AND time = ?2 AND uplink_id = ?3"
+            "DELETE FROM {table} WHERE series_id = ?1 AND uplink_id = ?2"
         ))?;
         for id in &series {
-            for time in times {
-                delete.execute(params![id, to_millis(*time), uplink_id])?;
-            }
+            delete.execute(params![id, uplink_id])?;
         }
     }
     Ok(())
