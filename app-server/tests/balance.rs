@@ -433,7 +433,7 @@ async fn excess_house(distribute: bool) -> Balance {
 }
 
 #[tokio::test]
-async fn excess_odn_is_shared_out_only_when_the_house_distributes_it() {
+async fn excess_odn_is_not_shared_out_when_the_house_keeps_it() {
     // ОДН = 1000 − 700 = 300; normative 2 × 100 × 1 = 200; excess 100
     let kept = excess_house(false).await;
     assert_eq!(kept.odn, Some(300.0));
@@ -442,8 +442,11 @@ async fn excess_odn_is_shared_out_only_when_the_house_distributes_it() {
     assert_eq!(kept.odn_distributed, 200.0);
     assert_eq!(kept.apartments[0].odn_share, 120.0);
     assert_eq!(kept.apartments[1].odn_share, 80.0);
+}
 
-    // distributed: all 300 → 180 and 120
+#[tokio::test]
+async fn excess_odn_is_shared_out_when_the_house_distributes_it() {
+    // ОДН 300, excess 100 as above; distributed: all 300 → 180 and 120
     let shared = excess_house(true).await;
     assert_eq!(shared.odn_excess, Some(100.0));
     assert_eq!(shared.odn_distributed, 300.0);
