@@ -25,6 +25,7 @@ pub mod balance;
 pub mod codec_set;
 pub mod config;
 pub mod decoding;
+pub mod downlinks;
 pub mod ingest;
 pub mod metering;
 pub mod metrics;

@@ -4,20 +4,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use schemas::{QueueItem, QueueState};
+use schemas::QueueState;
 use serde::{Deserialize, Serialize};
 
 use super::access::registrar;
 use super::devices::find;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
 use crate::auth::Caller;
-use crate::store::devices::Activation;
+use crate::downlinks::{self, DownlinkError, NewDownlink};
 use crate::store::queue::{self, QueueRow};
-
-/// The largest FRMPayload either region carries at its fastest data rate (N at DR5–DR7).
-const MAX_LORAWAN_PAYLOAD: usize = 242;
-/// The largest command an NB-IoT acknowledgement carries (`schemas/nbiot-frame.md`).
-const MAX_NBIOT_PAYLOAD: usize = 1024;
 
 /// The body of `POST /api/v1/devices/{id}/queue`.
 #[derive(Debug, Deserialize)]
@@ -74,51 +69,21 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<ItemView>), ApiError> {
     registrar(&caller)?;
     let device = find(&state, &caller, &id).await?;
-    if !(1..=223).contains(&body.fport) {
-        return Err(ApiError::invalid(
-            "fport",
-            "1 to 223 (0 is for MAC commands, 224..255 are reserved)",
-        ));
-    }
-    let nbiot = device.activation == Activation::NbIot;
-    if nbiot && body.confirmed {
-        return Err(ApiError::invalid(
-            "confirmed",
-            "NB-IoT commands are delivered when a later uplink shows the meter received them",
-        ));
-    }
     let data = hex::decode(&body.data_hex).map_err(|e| ApiError::invalid("data_hex", e))?;
-    let max = if nbiot {
-        MAX_NBIOT_PAYLOAD
-    } else {
-        MAX_LORAWAN_PAYLOAD
+    let downlink = NewDownlink {
+        device: device.id,
+        f_port: body.fport,
+        data: data.clone(),
+        confirmed: body.confirmed,
     };
-    if data.len() > max {
-        return Err(ApiError::invalid(
-            "data_hex",
-            format!(
-                "{} bytes exceed the largest downlink payload ({max})",
-                data.len()
-            ),
-        ));
-    }
-    let now = crate::store::now();
-    let (id, f_port, confirmed, stored) = (device.id, body.fport, body.confirmed, data.clone());
-    let item_id = state
-        .store
-        .writer()
-        .write(move |c| queue::insert(c, id, f_port, &stored, confirmed, now))
-        .await?;
-    state.network.enqueue(
-        id,
-        QueueItem {
-            id: item_id,
-            f_port,
-            data: data.clone(),
-            confirmed,
-            attempts: 0,
-        },
-    );
+    let (item_id, now) = downlinks::enqueue(&state.store, state.network.as_ref(), downlink)
+        .await
+        .map_err(|error| match error {
+            DownlinkError::Store(error) => ApiError::Store(error),
+            DownlinkError::TooLong { .. } => ApiError::invalid("data_hex", error),
+            refused => ApiError::invalid(refused.field(), refused),
+        })?;
+    let (f_port, confirmed) = (body.fport, body.confirmed);
     let view = ItemView {
         id: item_id,
         fport: f_port,
