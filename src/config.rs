@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use app_server::mqtt::MqttConfig;
 use app_server::time_service::TimeServiceConfig;
 use app_server::{ApiConfig, SinksConfig, StorageConfig};
 use codecs::CodecsConfig;
@@ -24,6 +25,8 @@ pub struct Config {
     pub codecs: CodecsConfig,
     pub sinks: SinksConfig,
     pub balance: TimeServiceConfig,
+    /// Absent: no MQTT.
+    pub mqtt: Option<MqttConfig>,
     pub log: LogConfig,
 }
 
@@ -67,6 +70,9 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.storage.data_dir = relative_to(base, &config.storage.data_dir);
         config.codecs.directory = relative_to(base, &config.codecs.directory);
+        if let Some(ca_file) = config.mqtt.as_mut().and_then(|mqtt| mqtt.ca_file.as_mut()) {
+            *ca_file = relative_to(base, ca_file);
+        }
         Ok(config)
     }
 

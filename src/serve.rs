@@ -13,6 +13,7 @@ use anyhow::{Context, anyhow};
 use app_server::api::{self, AppState};
 use app_server::codec_set::CodecSet;
 use app_server::ingest::{Ingest, IngestMetrics};
+use app_server::mqtt::Mqtt;
 use app_server::network_events::EventJob;
 use app_server::publish::{Publisher, Publishers};
 use app_server::retention;
@@ -96,10 +97,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let influx_task = influx
         .clone()
         .map(|sink| tokio::spawn(sink.run(sinks_done.clone())));
+    let mqtt_done = CancellationToken::new();
+    let (mqtt, mqtt_task) = match &config.mqtt {
+        Some(settings) => {
+            let (mqtt, connection) = Mqtt::new(settings, store.clone(), Arc::clone(&network))
+                .context("setting up MQTT")?;
+            info!(url = %settings.url, "MQTT integration on");
+            (
+                Some(mqtt),
+                Some(tokio::spawn(connection.run(mqtt_done.clone()))),
+            )
+        }
+        None => (None, None),
+    };
     let publishers = Publishers::new(
         influx
             .iter()
             .map(|sink| Arc::clone(sink) as Arc<dyn Publisher>)
+            .chain(mqtt.iter().map(|mqtt| Arc::clone(mqtt) as Arc<dyn Publisher>))
             .collect(),
     );
 
@@ -114,7 +129,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let nbiot_loop = tasks.spawn(Arc::clone(&nbiot).serve(uplinks.clone(), input.clone()));
     let frame_loop =
         tasks.spawn(Arc::clone(&network_server).run_frames(expiries, uplinks, gwmp, drain.clone()));
-    let event_loop = tasks.spawn(store_events(store.clone(), persist, events_done.clone()));
+    let event_loop = tasks.spawn(store_events(
+        store.clone(),
+        persist,
+        mqtt.clone(),
+        events_done.clone(),
+    ));
     let ingest_loop = tasks.spawn(
         Ingest {
             store: store.clone(),
@@ -159,6 +179,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         codecs,
         publishers,
         influx,
+        mqtt,
     };
     let mut api_server = tasks.spawn(api::serve(api, state, input.clone()));
     tasks.close();
@@ -198,6 +219,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = influx_task {
         let _ = task.await;
     }
+    mqtt_done.cancel();
+    if let Some(task) = mqtt_task {
+        let _ = task.await;
+    }
     info!("stopped");
     outcome
 }
@@ -224,10 +249,19 @@ async fn reload_codecs_on_sighup(codecs: CodecSet, stop: CancellationToken) {
     }
 }
 
-/// Stores the network server's events until `done` fires, then the ones still queued.
-async fn store_events(store: Store, mut persist: mpsc::Receiver<Persist>, done: CancellationToken) {
+/// Stores the network server's events until `done` fires, then the ones still queued; tells
+/// MQTT of each.
+async fn store_events(
+    store: Store,
+    mut persist: mpsc::Receiver<Persist>,
+    mqtt: Option<Arc<Mqtt>>,
+    done: CancellationToken,
+) {
     let submit = |request: Persist| {
         let store = store.clone();
+        if let Some(mqtt) = &mqtt {
+            mqtt.network_event(&request.event);
+        }
         async move {
             let job = EventJob::new(request.event, request.done);
             if let Err(error) = store.writer().submit(Box::new(job)).await {

@@ -24,7 +24,7 @@ use crate::codec_set::CodecSet;
 use crate::decoding;
 use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
-use crate::publish::{Point, Publishers};
+use crate::publish::{Point, Publishers, StoredUplink};
 use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
 use crate::time_service::{self, TimeServiceConfig};
 
@@ -235,6 +235,15 @@ impl UplinkBatch {
         );
         let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
         stored.uplinks += 1;
+        if self.publishers.want_uplinks() {
+            stored.points.push(Point::Uplink(Arc::new(StoredUplink {
+                uplink: uplink.clone(),
+                application: metering.application.clone(),
+                model: metering.model.clone(),
+                measurements: decoded.measurements.clone(),
+                codec_error: decoded.codec_error.clone(),
+            })));
+        }
         stored.codec_errors += u64::from(decoded.codec_error.is_some());
         if awaits_storage(uplink) {
             stored.settled.push(Settled {

@@ -29,6 +29,7 @@ pub mod downlinks;
 pub mod ingest;
 pub mod metering;
 pub mod metrics;
+pub mod mqtt;
 pub mod network;
 pub mod network_events;
 pub mod profile;

@@ -47,6 +47,8 @@ pub enum Placed {
     /// A status flag of a meter (or of the device).
     Status {
         meter_id: Option<i64>,
+        /// The house of the meter: where its alarms go.
+        house_id: Option<i64>,
         measurement: Measurement,
         time: Timestamp,
     },
@@ -83,6 +85,7 @@ pub fn place(
         let placed = match kind {
             Kind::Status => Placed::Status {
                 meter_id,
+                house_id: meter.map(|m| m.house_id),
                 measurement: *measurement,
                 time,
             },
@@ -256,19 +259,25 @@ pub fn store(
             }
             Placed::Status {
                 meter_id,
+                house_id,
                 measurement,
                 time,
             } => {
                 let series = series::id(connection, &series_key(device, *meter_id, measurement))?;
-                if series::record_status(
-                    connection,
-                    series,
-                    *time,
-                    measurement.value != 0.0,
-                    Some(uplink_id),
-                )? {
+                let active = measurement.value != 0.0;
+                if series::record_status(connection, series, *time, active, Some(uplink_id))? {
                     tally.status_changes += 1;
                     published.push(value_point(device, measurement, *time));
+                    if let (Some(meter_id), Some(house_id)) = (meter_id, house_id) {
+                        published.push(Point::Alarm {
+                            house_id: *house_id,
+                            meter_id: *meter_id,
+                            device: device.to_owned(),
+                            quantity: measurement.quantity,
+                            time: *time,
+                            active,
+                        });
+                    }
                 }
             }
         }

@@ -96,5 +96,6 @@ pub fn apply(connection: &rusqlite::Connection, event: &NetworkEvent) -> Result<
             reason.as_deref(),
             *at,
         ),
+        NetworkEvent::Refused { .. } => Ok(()),
     }
 }

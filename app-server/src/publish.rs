@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use schemas::{Quantity, Resource};
+use schemas::{Measurement, Quantity, Resource, Uplink};
 
 use crate::store::readings::Source;
 
-/// A stored meter reading or device value.
+/// A stored meter reading, device value, alarm or uplink.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Point {
     /// A meter's index.
@@ -30,12 +30,39 @@ pub enum Point {
         time: Timestamp,
         value: f64,
     },
+    /// A status flag of a meter in a house set (`active`) or cleared.
+    Alarm {
+        house_id: i64,
+        meter_id: i64,
+        device: String,
+        quantity: Quantity,
+        time: Timestamp,
+        active: bool,
+    },
+    /// An archived uplink and its decoding.
+    Uplink(Arc<StoredUplink>),
+}
+
+/// A stored uplink with what its codec made of it, for integrations that publish uplinks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUplink {
+    pub uplink: Uplink,
+    /// The device's application (MQTT topics).
+    pub application: String,
+    pub model: String,
+    pub measurements: Vec<Measurement>,
+    pub codec_error: Option<String>,
 }
 
 /// Takes points after they are committed.
 pub trait Publisher: Send + Sync {
     /// Queues `points` for publishing; must return at once.
     fn publish(&self, points: &[Point]);
+
+    /// Whether it publishes uplinks ([`Point::Uplink`]); ingest builds them only then.
+    fn wants_uplinks(&self) -> bool {
+        false
+    }
 }
 
 /// Every publisher in force; cheap to clone.
@@ -45,6 +72,11 @@ pub struct Publishers(Arc<Vec<Arc<dyn Publisher>>>);
 impl Publishers {
     pub fn new(publishers: Vec<Arc<dyn Publisher>>) -> Self {
         Publishers(Arc::new(publishers))
+    }
+
+    /// Whether any publisher publishes uplinks.
+    pub fn want_uplinks(&self) -> bool {
+        self.0.iter().any(|publisher| publisher.wants_uplinks())
     }
 
     /// Hands committed points to every publisher.

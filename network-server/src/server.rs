@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use dashmap::DashMap;
 use jiff::Timestamp;
-use schemas::{GatewayEui, Uplink};
+use schemas::{GatewayEui, NetworkEvent, Uplink};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -311,6 +311,14 @@ impl NetworkServer {
             Err(rejection) => {
                 self.metrics.dropped(rejection.cause());
                 debug!(%rejection, "frame dropped");
+                if let Some((dev_eui, dev_addr)) = rejection.known_device() {
+                    self.events.record(NetworkEvent::Refused {
+                        dev_eui,
+                        dev_addr,
+                        reason: rejection.to_string(),
+                        at: jiff::Timestamp::now(),
+                    });
+                }
             }
         }
     }

@@ -61,6 +61,19 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The registered device a rejection concerns (its DevEUI, or the DevAddr whose sessions
+    /// the MIC matched none of); none for frames of no known device.
+    pub fn known_device(&self) -> Option<(Option<DevEui>, Option<DevAddr>)> {
+        match self {
+            Rejection::InvalidMic(dev_addr) => Some((None, Some(*dev_addr))),
+            Rejection::Replay { dev_eui, .. }
+            | Rejection::FCntGap { dev_eui, .. }
+            | Rejection::InvalidJoinMic(dev_eui)
+            | Rejection::DevNonceReused { dev_eui, .. } => Some((Some(*dev_eui), None)),
+            _ => None,
+        }
+    }
+
     /// The metric cause of this rejection.
     pub fn cause(&self) -> DropCause {
         match self {

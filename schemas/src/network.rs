@@ -184,6 +184,15 @@ pub enum NetworkEvent {
         attempts: u32,
         at: Timestamp,
     },
+    /// A frame of a registered device was refused (a bad MIC, a replayed or jumping counter, a
+    /// reused DevNonce): told to the device's owner (MQTT `event/log`), nothing to store. A bad
+    /// MIC names the DevAddr; whose device it was is looked up by it.
+    Refused {
+        dev_eui: Option<DevEui>,
+        dev_addr: Option<DevAddr>,
+        reason: String,
+        at: Timestamp,
+    },
     /// A queued downlink changed state.
     Queue {
         id: i64,

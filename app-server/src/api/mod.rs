@@ -35,6 +35,7 @@ pub use error::{ApiError, ApiJson, ApiQuery};
 
 use crate::auth::Caller;
 use crate::codec_set::CodecSet;
+use crate::mqtt::Mqtt;
 use crate::ingest::IngestMetrics;
 use crate::network::Network;
 use crate::publish::Publishers;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub publishers: Publishers,
     /// The InfluxDB sink, for its metrics.
     pub influx: Option<Arc<InfluxSink>>,
+    /// The MQTT integration, for its metrics.
+    pub mqtt: Option<Arc<Mqtt>>,
     /// How long a token given for a password is valid.
     pub token_lifetime: std::time::Duration,
     /// The limits of interpolation and extrapolation of meter indexes.

@@ -20,5 +20,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     if let Some(influx) = &state.influx {
         influx.render(&mut out);
     }
+    if let Some(mqtt) = &state.mqtt {
+        mqtt.render_metrics(&mut out);
+    }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use crate::publish::Point;
 
-/// The line of a point, or none when its value is not a finite number (line protocol has none).
+/// The line of a point, or none when its value is not a finite number (line protocol has none)
+/// or it is no measurement (an alarm repeats a status value; an uplink is not a series).
 pub fn line(point: &Point) -> Option<String> {
     let mut line = String::with_capacity(96);
     match point {
@@ -52,6 +53,7 @@ pub fn line(point: &Point) -> Option<String> {
             }
             let _ = write!(line, " value={value:?} {}", time.as_millisecond());
         }
+        Point::Alarm { .. } | Point::Uplink(_) => return None,
     }
     Some(line)
 }

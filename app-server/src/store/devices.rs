@@ -531,3 +531,48 @@ pub fn record_status(
     )?;
     Ok(())
 }
+
+/// A device's application (it names MQTT topics), if the device is registered.
+pub fn application_of(connection: &Connection, id: DeviceId) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT application FROM devices WHERE id = ?1")?
+        .query_row([id.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
+/// The device a queued downlink is for, and its application.
+pub fn owner_of_queue_item(
+    connection: &Connection,
+    item_id: i64,
+) -> Result<Option<(DeviceId, String)>, StoreError> {
+    let found: Option<(String, String)> = connection
+        .prepare_cached(
+            "SELECT d.id, d.application FROM downlink_queue q JOIN devices d ON d.id = q.device_id
+             WHERE q.id = ?1",
+        )?
+        .query_row([item_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    found
+        .map(|(id, application)| Ok((parse_column("queue item", &id)?, application)))
+        .transpose()
+}
+
+/// The devices with a session on `dev_addr`, and their applications.
+pub fn with_dev_addr(
+    connection: &Connection,
+    dev_addr: DevAddr,
+) -> Result<Vec<(DeviceId, String)>, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT DISTINCT d.id, d.application FROM device_sessions s
+             JOIN devices d ON d.id = s.device_id WHERE s.dev_addr = ?1",
+        )?
+        .query_map([dev_addr.to_string()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .map(|row| {
+            let (id, application) = row?;
+            Ok((parse_column("device", &id)?, application))
+        })
+        .collect()
+}

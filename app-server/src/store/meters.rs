@@ -388,6 +388,8 @@ pub fn inputs_of_device(
 pub struct DeviceMetering {
     /// The codec model it decodes with.
     pub model: String,
+    /// Its application (MQTT topics).
+    pub application: String,
     /// [`inputs_of_device`].
     pub inputs: Vec<MeterInput>,
     /// Its clock minus ours, last measured: what places its timestamped records on our timescale.
@@ -401,7 +403,7 @@ pub fn metering_of(
 ) -> Result<Option<DeviceMetering>, StoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT d.model, d.clock_offset_ms, m.id, m.resource, m.house_id, coalesce(m.channel, 1),
-                m.initial_index, m.pulse_weight, m.commissioned_at, m.removed_at
+                m.initial_index, m.pulse_weight, m.commissioned_at, m.removed_at, d.application
          FROM devices d LEFT JOIN meters m ON m.device_id = d.id WHERE d.id = ?1",
     )?;
     let mut rows = statement.query([device])?;
@@ -410,6 +412,7 @@ pub fn metering_of(
         if found.is_none() {
             found = Some(DeviceMetering {
                 model: row.get(0)?,
+                application: row.get(10)?,
                 inputs: Vec::new(),
                 clock_offset: row
                     .get::<_, Option<i64>>(1)?
