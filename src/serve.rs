@@ -114,7 +114,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         influx
             .iter()
             .map(|sink| Arc::clone(sink) as Arc<dyn Publisher>)
-            .chain(mqtt.iter().map(|mqtt| Arc::clone(mqtt) as Arc<dyn Publisher>))
+            .chain(
+                mqtt.iter()
+                    .map(|mqtt| Arc::clone(mqtt) as Arc<dyn Publisher>),
+            )
             .collect(),
     );
 

@@ -192,7 +192,27 @@ async fn reused_dev_nonces_get_no_join_accept() {
     assert_eq!(harness.server.metrics().drops(DropCause::UnknownDevEui), 1);
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(harness.nothing_received(), "no second JoinAccept");
-    assert_eq!(harness.events().len(), 1, "only the first join was stored");
+    let events = harness.events();
+    let joins = events
+        .iter()
+        .filter(|event| matches!(event, NetworkEvent::Joined { .. }))
+        .count();
+    assert_eq!(joins, 1, "only the first join was stored");
+    // the reused DevNonce and the forged MIC are told to the device's owner; the stranger is
+    // nobody's device
+    let refused: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            NetworkEvent::Refused {
+                dev_eui, reason, ..
+            } => Some((*dev_eui, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|(dev_eui, _)| dev_eui.is_some()));
+    assert!(refused[0].1.contains("reuses DevNonce"), "{refused:?}");
+    assert!(refused[1].1.contains("MIC"), "{refused:?}");
 }
 
 #[tokio::test(start_paused = true)]

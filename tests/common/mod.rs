@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod mosquitto;
 pub mod nbiot;
 pub mod server;
 pub mod victoria;

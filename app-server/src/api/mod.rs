@@ -35,8 +35,8 @@ pub use error::{ApiError, ApiJson, ApiQuery};
 
 use crate::auth::Caller;
 use crate::codec_set::CodecSet;
-use crate::mqtt::Mqtt;
 use crate::ingest::IngestMetrics;
+use crate::mqtt::Mqtt;
 use crate::network::Network;
 use crate::publish::Publishers;
 use crate::sinks::influxdb::InfluxSink;

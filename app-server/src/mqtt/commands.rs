@@ -23,8 +23,11 @@ struct Command {
 pub fn topic_target(prefix: &str, topic: &str) -> Option<(String, String)> {
     let rest = topic.strip_prefix(prefix)?.strip_prefix("application/")?;
     let (application, rest) = rest.split_once('/')?;
-    let device = rest.strip_prefix("device/")?.strip_suffix("/command/down")?;
-    (!application.is_empty() && !device.contains('/')).then(|| (application.to_owned(), device.to_owned()))
+    let device = rest
+        .strip_prefix("device/")?
+        .strip_suffix("/command/down")?;
+    (!application.is_empty() && !device.contains('/'))
+        .then(|| (application.to_owned(), device.to_owned()))
 }
 
 /// Reads a command for `device` (from the topic); the reason when it cannot be one.
@@ -61,11 +64,17 @@ mod tests {
     #[test]
     fn command_topics_name_application_and_device() {
         assert_eq!(
-            topic_target("", "application/default/device/0102030405060708/command/down"),
+            topic_target(
+                "",
+                "application/default/device/0102030405060708/command/down"
+            ),
             Some(("default".into(), "0102030405060708".into()))
         );
         assert_eq!(
-            topic_target("site1/", "site1/application/a/device/352099001761481/command/down"),
+            topic_target(
+                "site1/",
+                "site1/application/a/device/352099001761481/command/down"
+            ),
             Some(("a".into(), "352099001761481".into()))
         );
         assert_eq!(topic_target("", "application/a/device/x/event/up"), None);
@@ -75,15 +84,25 @@ mod tests {
     #[test]
     fn commands_are_read_with_their_reasons_for_refusal() {
         let device = "0102030405060708";
-        let good = br#"{"devEui": "0102030405060708", "confirmed": true, "fPort": 10, "data": "obI="}"#;
+        let good =
+            br#"{"devEui": "0102030405060708", "confirmed": true, "fPort": 10, "data": "obI="}"#;
         let command = parse(device, good).unwrap();
         assert_eq!((command.f_port, command.confirmed), (10, true));
         assert_eq!(command.data, [0xa1, 0xb2]);
         for (payload, reason) in [
             (&b"{"[..], "not a command"),
-            (br#"{"devEui": "0102030405060709", "fPort": 1, "data": ""}"#, "not the topic's device"),
-            (br#"{"devEui": "0102030405060708", "fPort": 1, "data": "!!"}"#, "not base64"),
-            (br#"{"devEui": "0102030405060708", "fPort": 300, "data": ""}"#, "not a command"),
+            (
+                br#"{"devEui": "0102030405060709", "fPort": 1, "data": ""}"#,
+                "not the topic's device",
+            ),
+            (
+                br#"{"devEui": "0102030405060708", "fPort": 1, "data": "!!"}"#,
+                "not base64",
+            ),
+            (
+                br#"{"devEui": "0102030405060708", "fPort": 300, "data": ""}"#,
+                "not a command",
+            ),
         ] {
             let refused = parse(device, payload).unwrap_err();
             assert!(refused.contains(reason), "{refused}");

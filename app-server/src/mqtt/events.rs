@@ -24,6 +24,11 @@ pub fn device_topic(prefix: &str, application: &str, device: DeviceId, event: &s
     format!("{prefix}application/{application}/device/{device}/event/{event}")
 }
 
+/// A time as the store keeps it (milliseconds), so events and the API show the same instant.
+fn stored_precision(time: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(time.as_millisecond()).unwrap_or(time)
+}
+
 /// `deviceInfo` of ChirpStack's events: meterd has one tenant and no device profiles, so the
 /// application names its id and name, and the model the profile.
 fn device_info(application: &str, device: DeviceId, model: Option<&str>) -> Value {
@@ -67,7 +72,7 @@ fn rx_info(uplink: &Uplink) -> (Vec<Value>, Option<Value>) {
             if let Some(time) = rx.gateway_time {
                 info["gwTime"] = json!(time);
             }
-            info["nsTime"] = json!(uplink.received_at);
+            info["nsTime"] = json!(stored_precision(uplink.received_at));
             info
         })
         .collect();
@@ -90,7 +95,7 @@ pub fn up(stored: &StoredUplink) -> Value {
     let (rx_info, tx_info) = rx_info(uplink);
     let mut event = json!({
         "deduplicationId": uplink.deduplication_id.to_string(),
-        "time": uplink.received_at,
+        "time": stored_precision(uplink.received_at),
         "deviceInfo": device_info(&stored.application, uplink.device, Some(&stored.model)),
         "fCnt": uplink.f_cnt,
         "confirmed": uplink.confirmed,
@@ -144,7 +149,13 @@ pub fn join(application: &str, device: DeviceId, dev_addr: &str, time: Timestamp
 }
 
 /// `event/status`: DevStatusAns.
-pub fn status(application: &str, device: DeviceId, battery: u8, margin: i8, time: Timestamp) -> Value {
+pub fn status(
+    application: &str,
+    device: DeviceId,
+    battery: u8,
+    margin: i8,
+    time: Timestamp,
+) -> Value {
     let level = match battery {
         1..=254 => Some((f64::from(battery) - 1.0) / 253.0 * 100.0),
         _ => None,
@@ -209,7 +220,8 @@ pub fn metering(prefix: &str, point: &Point) -> Option<Message> {
         } => (
             format!("{prefix}meterd/house/{house_id}/meter/{meter_id}/reading"),
             json!({
-                "meter_id": meter_id, "house_id": house_id, "resource": resource, "time": time,
+                "meter_id": meter_id, "house_id": house_id, "resource": resource,
+                "time": stored_precision(*time),
                 "index": index, "unit": resource.unit(), "source": source,
             }),
         ),
@@ -224,7 +236,7 @@ pub fn metering(prefix: &str, point: &Point) -> Option<Message> {
             format!("{prefix}meterd/house/{house_id}/alarm"),
             json!({
                 "house_id": house_id, "meter_id": meter_id, "device": device,
-                "alarm": quantity, "active": active, "time": time,
+                "alarm": quantity, "active": active, "time": stored_precision(*time),
             }),
         ),
         Point::Value { .. } | Point::Uplink(_) => return None,

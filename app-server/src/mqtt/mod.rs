@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, TlsConfiguration, Transport,
+};
 use schemas::{DeviceId, NetworkEvent, QueueState};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -124,7 +126,9 @@ impl Mqtt {
             "mqtts" | "ssl" => true,
             _ => return Err(MqttError::Url(config.url.clone())),
         };
-        let host = url.host_str().ok_or_else(|| MqttError::Url(config.url.clone()))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| MqttError::Url(config.url.clone()))?;
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
         let mut options = MqttOptions::new(&config.client_id, host, port);
         options.set_keep_alive(config.keep_alive);
@@ -197,6 +201,9 @@ impl Mqtt {
     /// Publishes what a network event tells a device's owner (join, status, txack, ack, log);
     /// the device's application is looked up in the store first.
     pub fn network_event(self: &Arc<Self>, event: &NetworkEvent) {
+        if let NetworkEvent::DownlinkCounter { .. } = event {
+            return;
+        }
         let mqtt = Arc::clone(self);
         let event = event.clone();
         tokio::spawn(async move {
@@ -216,7 +223,8 @@ impl Mqtt {
             } => {
                 let device = DeviceId::from(dev_eui);
                 if let Some(application) = self.application(device).await? {
-                    let payload = events::join(&application, device, &session.dev_addr.to_string(), at);
+                    let payload =
+                        events::join(&application, device, &session.dev_addr.to_string(), at);
                     self.send_json(self.device_topic(&application, device, "join"), &payload);
                 }
             }
@@ -248,13 +256,29 @@ impl Mqtt {
                     return Ok(());
                 };
                 let (event, payload) = match state {
-                    QueueState::Sent => ("txack", events::txack(&application, device, id, f_cnt_down, at)),
-                    QueueState::Delivered => ("ack", events::ack(&application, device, id, true, f_cnt_down, at)),
+                    QueueState::Sent => (
+                        "txack",
+                        events::txack(&application, device, id, f_cnt_down, at),
+                    ),
+                    QueueState::Delivered => (
+                        "ack",
+                        events::ack(&application, device, id, true, f_cnt_down, at),
+                    ),
                     QueueState::Failed => {
                         let description = reason.unwrap_or_else(|| "downlink failed".into());
-                        let log = events::log(&application, device, "ERROR", "DOWNLINK_FAILED", &description, at);
+                        let log = events::log(
+                            &application,
+                            device,
+                            "ERROR",
+                            "DOWNLINK_FAILED",
+                            &description,
+                            at,
+                        );
                         self.send_json(self.device_topic(&application, device, "log"), &log);
-                        ("ack", events::ack(&application, device, id, false, f_cnt_down, at))
+                        (
+                            "ack",
+                            events::ack(&application, device, id, false, f_cnt_down, at),
+                        )
                     }
                     QueueState::Pending => return Ok(()),
                 };
@@ -269,7 +293,8 @@ impl Mqtt {
             } => {
                 let device = DeviceId::from(imei);
                 if let Some(application) = self.application(device).await? {
-                    let payload = events::txack(&application, device, item_id, Some(f_cnt_down), at);
+                    let payload =
+                        events::txack(&application, device, item_id, Some(f_cnt_down), at);
                     self.send_json(self.device_topic(&application, device, "txack"), &payload);
                 }
             }
@@ -295,7 +320,14 @@ impl Mqtt {
                     (None, None) => Vec::new(),
                 };
                 for (device, application) in owners {
-                    let log = events::log(&application, device, "WARNING", "UPLINK_REFUSED", &reason, at);
+                    let log = events::log(
+                        &application,
+                        device,
+                        "WARNING",
+                        "UPLINK_REFUSED",
+                        &reason,
+                        at,
+                    );
                     self.send_json(self.device_topic(&application, device, "log"), &log);
                 }
             }
@@ -316,12 +348,36 @@ impl Mqtt {
         render_counters(
             out,
             &[
-                ("meterd_mqtt_events_queued_total", "Events queued for the MQTT broker.", &m.queued),
-                ("meterd_mqtt_events_published_total", "Events handed to the MQTT connection.", &m.published),
-                ("meterd_mqtt_events_dropped_total", "Events dropped because the MQTT queue was full.", &m.dropped),
-                ("meterd_mqtt_commands_total", "Commands received from the MQTT broker and queued.", &m.commands),
-                ("meterd_mqtt_commands_refused_total", "Commands from the MQTT broker refused (answered on event/log).", &m.commands_refused),
-                ("meterd_mqtt_connection_errors_total", "Failed or lost connections to the MQTT broker.", &m.connection_errors),
+                (
+                    "meterd_mqtt_events_queued_total",
+                    "Events queued for the MQTT broker.",
+                    &m.queued,
+                ),
+                (
+                    "meterd_mqtt_events_published_total",
+                    "Events handed to the MQTT connection.",
+                    &m.published,
+                ),
+                (
+                    "meterd_mqtt_events_dropped_total",
+                    "Events dropped because the MQTT queue was full.",
+                    &m.dropped,
+                ),
+                (
+                    "meterd_mqtt_commands_total",
+                    "Commands received from the MQTT broker and queued.",
+                    &m.commands,
+                ),
+                (
+                    "meterd_mqtt_commands_refused_total",
+                    "Commands from the MQTT broker refused (answered on event/log).",
+                    &m.commands_refused,
+                ),
+                (
+                    "meterd_mqtt_connection_errors_total",
+                    "Failed or lost connections to the MQTT broker.",
+                    &m.connection_errors,
+                ),
             ],
         );
         let waiting = self.queue.max_capacity() - self.queue.capacity();
@@ -342,7 +398,14 @@ impl Publisher for Mqtt {
                     let topic = self.device_topic(&stored.application, device, "up");
                     self.send_json(topic, &events::up(stored));
                     if let Some(error) = &stored.codec_error {
-                        let log = events::log(&stored.application, device, "ERROR", "UPLINK_CODEC", error, stored.uplink.received_at);
+                        let log = events::log(
+                            &stored.application,
+                            device,
+                            "ERROR",
+                            "UPLINK_CODEC",
+                            error,
+                            stored.uplink.received_at,
+                        );
                         self.send_json(self.device_topic(&stored.application, device, "log"), &log);
                     }
                 }
@@ -372,7 +435,12 @@ impl Connection {
         loop {
             if connected {
                 while let Some(message) = held.take().or_else(|| self.events.try_recv().ok()) {
-                    match self.client.try_publish(&message.topic, self.qos, false, message.payload.clone()) {
+                    match self.client.try_publish(
+                        &message.topic,
+                        self.qos,
+                        false,
+                        message.payload.clone(),
+                    ) {
                         Ok(()) => {
                             self.mqtt.metrics.published.fetch_add(1, Ordering::Relaxed);
                         }
@@ -436,9 +504,12 @@ impl Connection {
                     let target = downlink.device;
                     match mqtt.application(target).await {
                         Ok(Some(registered)) if registered == application => {
-                            match downlinks::enqueue(&mqtt.store, network.as_ref(), downlink).await {
+                            match downlinks::enqueue(&mqtt.store, network.as_ref(), downlink).await
+                            {
                                 Ok(_) => None,
-                                Err(DownlinkError::Store(error)) => Some(format!("not stored: {error}")),
+                                Err(DownlinkError::Store(error)) => {
+                                    Some(format!("not stored: {error}"))
+                                }
                                 Err(refused) => Some(format!("{}: {refused}", refused.field())),
                             }
                         }
@@ -452,9 +523,14 @@ impl Connection {
                     mqtt.metrics.commands.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(reason) => {
-                    mqtt.metrics.commands_refused.fetch_add(1, Ordering::Relaxed);
+                    mqtt.metrics
+                        .commands_refused
+                        .fetch_add(1, Ordering::Relaxed);
                     warn!(device, %reason, "MQTT command refused");
-                    let topic = format!("{}application/{application}/device/{device}/event/log", mqtt.prefix);
+                    let topic = format!(
+                        "{}application/{application}/device/{device}/event/log",
+                        mqtt.prefix
+                    );
                     let log = serde_json::json!({
                         "time": Timestamp::now(),
                         "deviceInfo": {"applicationName": application, "devEui": device},
