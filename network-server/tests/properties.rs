@@ -7,7 +7,7 @@ use lorawan::creator::DataPayloadCreator;
 use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
 use lorawan::parser::FCtrl as LwFCtrl;
 use network_server::dedup::FrameSet;
-use network_server::frame::{DataUplink, Direction, SessionKeys, mac};
+use network_server::frame::{DataUplink, DeviceUplink, Direction, SessionKeys, mac};
 use network_server::{EventSink, NetworkConfig, NetworkServer};
 use proptest::prelude::*;
 use schemas::{
@@ -47,6 +47,30 @@ fn build_uplink(
 }
 
 proptest! {
+    #[test]
+    fn uplinks_we_build_are_byte_for_byte_those_of_an_independent_implementation(
+        dev_addr: u32,
+        f_cnt: u32,
+        f_port in 1u8..=223,
+        payload in proptest::collection::vec(any::<u8>(), 0..=200),
+        confirmed: bool,
+        nwk: [u8; 16],
+        app: [u8; 16],
+    ) {
+        let keys = SessionKeys::new(&NwkSKey::from_bytes(nwk), &AppSKey::from_bytes(app));
+        let ours = DeviceUplink {
+            confirmed,
+            dev_addr: DevAddr::from_u32(dev_addr),
+            f_cnt,
+            adr: true,
+            f_opts: &[],
+            payload: Some((f_port, &payload)),
+        }
+        .encode(&keys)
+        .unwrap();
+        prop_assert_eq!(ours, build_uplink(dev_addr, f_cnt, f_port, &payload, confirmed, nwk, app));
+    }
+
     #[test]
     fn frames_of_an_independent_implementation_agree(
         dev_addr: u32,

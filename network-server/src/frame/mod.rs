@@ -15,5 +15,5 @@ pub mod mac;
 
 pub use crypto::{Direction, SessionKeys};
 pub use data::{DataUplink, FCtrl, FrameError, MType, message_type};
-pub use downlink::DataDownlink;
+pub use downlink::{DataDownlink, DeviceUplink};
 pub use join::{JoinAccept, JoinRequest, RootKeys};
