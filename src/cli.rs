@@ -40,4 +40,41 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Drive a LoRaWAN network server (any, over Semtech UDP) with simulated gateways and ABP
+    /// pulse counters; export them as CSV to register them there first.
+    Simulate {
+        /// The network server's Semtech UDP address; without it, only the exports are written.
+        #[arg(long, value_name = "HOST:PORT")]
+        target: Option<std::net::SocketAddr>,
+        /// Gateways; every frame is heard by each of them.
+        #[arg(long, default_value_t = 3)]
+        gateways: u32,
+        /// Devices, sending in turn.
+        #[arg(long, default_value_t = 10_000)]
+        devices: u32,
+        /// Frames per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// How long to send.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Each gateway forwards its copy of a frame up to this long after the frame.
+        #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+        jitter: std::time::Duration,
+        /// The same seed gives the same devices and keys.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The first frame counter (continue above an earlier run's).
+        #[arg(long, default_value_t = 1)]
+        f_cnt_start: u32,
+        /// Write the devices as CSV for `POST /api/v1/import/devices`.
+        #[arg(long, value_name = "FILE")]
+        export_devices: Option<PathBuf>,
+        /// Write the gateways as CSV for `POST /api/v1/import/gateways`.
+        #[arg(long, value_name = "FILE")]
+        export_gateways: Option<PathBuf>,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod decode;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,42 @@ fn main() -> ExitCode {
             hex,
         } => decode::decode(config.as_deref(), &model, port, &hex),
         cli::Command::Codecs { config } => decode::list(config.as_deref()),
+        cli::Command::Simulate {
+            target,
+            gateways,
+            devices,
+            rate,
+            duration,
+            jitter,
+            seed,
+            f_cnt_start,
+            export_devices,
+            export_gateways,
+            json,
+        } => {
+            let load = simulate::Load {
+                target,
+                gateways,
+                devices,
+                rate,
+                duration,
+                jitter,
+                seed,
+                f_cnt_start,
+            };
+            match simulate::main(
+                &load,
+                export_devices.as_deref(),
+                export_gateways.as_deref(),
+                json,
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("meterd: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         cli::Command::Serve { config } => {
             let config = match config::Config::load(config.as_deref()) {
                 Ok(config) => config,
