@@ -152,14 +152,21 @@ pub struct Sent {
     pub elapsed: Duration,
 }
 
-/// A PUSH_DATA datagram (protocol version 2) of one gateway carrying one frame.
-fn push_data(gateway: [u8; 8], token: u16, phy: &[u8], tmst: u32, random: &mut Random) -> Vec<u8> {
+/// A PUSH_DATA datagram (protocol version 2) of one gateway carrying one frame, `data` being the
+/// frame in base64 (encoded once for all gateways).
+fn push_data(
+    gateway: [u8; 8],
+    token: u16,
+    (data, size): (&str, usize),
+    tmst: u32,
+    random: &mut Random,
+) -> Vec<u8> {
     let rssi = -120 + random.below(80) as i64;
     let snr = (random.below(300) as f64 - 200.0) / 10.0;
     let rxpk = json!({"rxpk": [{
         "tmst": tmst, "chan": 0, "rfch": 0, "freq": 868.9, "stat": 1, "modu": "LORA",
-        "datr": "SF7BW125", "codr": "4/5", "rssi": rssi, "lsnr": snr, "size": phy.len(),
-        "data": STANDARD.encode(phy),
+        "datr": "SF7BW125", "codr": "4/5", "rssi": rssi, "lsnr": snr, "size": size,
+        "data": data,
     }]});
     let mut datagram = vec![2, (token >> 8) as u8, token as u8, 0];
     datagram.extend_from_slice(&gateway);
@@ -228,10 +235,12 @@ pub fn run(load: &Load, target: SocketAddr, devices: &[Device]) -> anyhow::Resul
             }
             .encode(&device.keys)?;
             let tmst = (now.duration_since(start).as_micros() as u64 & 0xffff_ffff) as u32;
+            let data = STANDARD.encode(&phy);
             for g in 0..load.gateways {
                 token = token.wrapping_add(1);
                 let delay = Duration::from_micros(random.below(load.jitter.as_micros() as u64 + 1));
-                let datagram = push_data(gateway_eui(g), token, &phy, tmst, &mut random);
+                let datagram =
+                    push_data(gateway_eui(g), token, (&data, phy.len()), tmst, &mut random);
                 pending.push(Reverse((now + delay, g, datagram)));
             }
             sent.frames += 1;
@@ -332,7 +341,14 @@ mod tests {
     #[test]
     fn datagrams_are_semtech_udp_version_2() {
         let mut random = Random::new(1);
-        let push = push_data(gateway_eui(1), 0x0102, &[0x40, 1, 2], 5, &mut random);
+        let phy = [0x40, 1, 2];
+        let push = push_data(
+            gateway_eui(1),
+            0x0102,
+            (&STANDARD.encode(phy), 3),
+            5,
+            &mut random,
+        );
         assert_eq!(&push[..4], &[2, 1, 2, 0]);
         assert_eq!(&push[4..12], &gateway_eui(1));
         let json: serde_json::Value = serde_json::from_slice(&push[12..]).unwrap();

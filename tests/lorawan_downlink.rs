@@ -319,6 +319,15 @@ fn queued_downlinks_through_the_api() {
     });
     assert_eq!(sent["items"][0]["attempts"], 1);
     assert_eq!(sent["items"][0]["f_cnt_down"], 0);
+    // a page past the only item is empty, and still counts it
+    let (_, past) = server.call("GET", &format!("{path}?offset=1"), None);
+    assert_eq!(
+        (
+            past["items"].as_array().unwrap().len(),
+            past["total"].clone()
+        ),
+        (0, json!(1))
+    );
     // the device acknowledges it in its next uplink
     let mut ack = lorawan::creator::DataPayloadCreator::new();
     ack.set_uplink(true)

@@ -326,11 +326,6 @@ fn new_device_of(server: &Server, meter: i64) -> String {
     shown["device"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Milliseconds since the GPS epoch of a UTC instant (18 leap seconds since 2017).
-fn gps_millis(utc: jiff::Timestamp) -> i64 {
-    utc.as_millisecond() - 315_964_800_000 + 18_000
-}
-
 #[test]
 fn a_gateways_gps_time_is_the_readings_time_when_close_to_ours() {
     let data = tempfile::tempdir().unwrap();
@@ -348,7 +343,7 @@ fn a_gateways_gps_time_is_the_readings_time_when_close_to_ours() {
             -90,
             7.0,
         );
-        packet["tmms"] = json!(gps_millis(gps));
+        packet["tmms"] = json!(schemas::gps::gps_millis_from_utc(gps));
         gateway.push(vec![packet]);
         eventually("the uplink stored", || {
             (server.readings(meter).len() == f_cnt as usize).then_some(())

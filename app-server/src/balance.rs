@@ -84,7 +84,7 @@ pub struct Balance {
 }
 
 /// Rounds to the readings' precision, so sums of decimal indexes print as decimals.
-fn round(value: f64) -> f64 {
+pub(crate) fn round(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
@@ -224,6 +224,13 @@ pub fn balances(
     let zone = house.zone()?;
     let meters = meters::of_house(connection, house.id, resource)?;
     let apartments = houses::list_apartments(connection, house.id)?;
+    let apartment_of: Vec<Option<usize>> = meters
+        .iter()
+        .map(|meter| {
+            let number = meter.new.apartment.as_deref()?;
+            apartments.iter().position(|a| a.number == number)
+        })
+        .collect();
     let mut indexes = IndexCache {
         config,
         known: HashMap::new(),
@@ -238,6 +245,7 @@ pub fn balances(
                 resource,
                 zone: &zone,
                 meters: &meters,
+                apartment_of: &apartment_of,
                 apartments: &apartments,
             };
             context.balance(from, to, &mut indexes)
@@ -252,6 +260,8 @@ struct Interval<'a> {
     resource: Resource,
     zone: &'a TimeZone,
     meters: &'a [Meter],
+    /// The position in `apartments` of each meter's apartment or premise.
+    apartment_of: &'a [Option<usize>],
     apartments: &'a [houses::Apartment],
 }
 
@@ -268,6 +278,7 @@ impl Interval<'_> {
             resource,
             zone,
             meters,
+            apartment_of,
             apartments,
         } = *self;
         let history_from = history_start(from, zone);
@@ -287,7 +298,7 @@ impl Interval<'_> {
         let mut house_parts = Vec::new();
         let mut quality = QualitySummary::default();
         let (mut apartments_sum, mut premises_sum) = (0.0, 0.0);
-        for meter in meters {
+        for (meter, apartment_of) in meters.iter().zip(apartment_of) {
             let Some(part) = service_part(meter, from, to) else {
                 continue;
             };
@@ -307,10 +318,7 @@ impl Interval<'_> {
                 MeterRole::Premise => premises_sum += value,
                 _ => apartments_sum += value,
             }
-            if let Some(apartment) = apartments
-                .iter_mut()
-                .find(|a| meter.new.apartment.as_deref() == Some(a.number.as_str()))
-            {
+            if let Some(apartment) = apartment_of.map(|position| &mut apartments[position]) {
                 if let Some(value) = consumed.consumption {
                     apartment.consumption = Some(apartment.consumption.unwrap_or(0.0) + value);
                 }

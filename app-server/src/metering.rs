@@ -14,10 +14,10 @@ use rusqlite::Connection;
 use schemas::{Kind, Measurement, Quantity, Resource};
 
 use crate::publish::Point;
-use crate::store::StoreError;
 use crate::store::meters::MeterInput;
 use crate::store::readings::{self, Inserted, NewReading, Source};
 use crate::store::series::{self, SeriesKey};
+use crate::store::{StoreError, at_store_precision};
 
 /// Milliseconds a measured reading may move forward to a free instant of its meter.
 const MAX_SHIFT_MS: i64 = 16;
@@ -74,11 +74,11 @@ pub fn place(
 ) -> Placement {
     let mut placement = Placement::default();
     for measurement in measurements {
-        let time = match (measurement.time, clock_offset) {
+        let time = at_store_precision(match (measurement.time, clock_offset) {
             (Some(time), Some(offset)) => time.checked_sub(offset).unwrap_or(time),
             (Some(time), None) => time,
             (None, _) => taken_at,
-        };
+        });
         let kind = measurement.quantity.kind();
         let meter = meter_of(measurement, kind, inputs, time);
         let meter_id = meter.map(|m| m.meter_id);
@@ -332,7 +332,7 @@ fn value_point(device: &str, measurement: &Measurement, time: Timestamp) -> Poin
 }
 
 /// Removes what an archived uplink stored before it is decoded again: its readings, values and
-/// status changes, found at the times its previous measurements were placed at.
+/// status changes, found by the uplink they came from.
 pub fn remove(
     connection: &Connection,
     device: &str,

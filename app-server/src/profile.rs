@@ -145,7 +145,7 @@ pub fn profile(
             Interval {
                 start: times[0],
                 end: times[1],
-                consumption: consumption.map(|c| (c * 1e6).round() / 1e6),
+                consumption: consumption.map(crate::balance::round),
                 quality,
             }
         })

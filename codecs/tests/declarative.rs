@@ -329,8 +329,24 @@ fields = [{ offset = 4, type = "u32", endian = "big", quantity = "volume", decim
         }
         other => panic!("{other:?}"),
     }
-    // the type byte is looked for at offset 3, not 0
+    // the type byte is looked for at offset 3, not 0, and the refusal names the byte found there
     assert!(codecs.decode("packed", 1, &[0x10, 0, 0, 0x11, 0]).is_err());
+    match codecs.decode("packed", 1, &[0x10, 0, 0, 0x11, 0]) {
+        Err(codecs::CodecError::Payload { reason, .. }) => assert_eq!(
+            reason,
+            Reason::Unknown {
+                what: "type byte",
+                value: 0x11
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    match codecs.decode("packed", 1, &[0x10, 0]) {
+        Err(codecs::CodecError::Payload { reason, .. }) => {
+            assert_eq!(reason, Reason::TooShort { minimum: 4 })
+        }
+        other => panic!("{other:?}"),
+    }
 
     write(
         dir.path(),

@@ -2,9 +2,14 @@
 //! registry stores them and confirms. Joins and downlink counters wait for the confirmation
 //! before their radio frame goes out, so a restart can never reuse a nonce or a counter.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use schemas::NetworkEvent;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
+
+use crate::metrics::ThrottledWarning;
 
 /// An event, with a way to learn whether it was stored.
 #[derive(Debug)]
@@ -16,20 +21,26 @@ pub struct Persist {
 
 /// Where the network server sends its events.
 #[derive(Debug, Clone)]
-pub struct EventSink(mpsc::Sender<Persist>);
+pub struct EventSink {
+    sender: mpsc::Sender<Persist>,
+    /// Events dropped by [`EventSink::record`] are logged at most once per 10 s: refusals of
+    /// frames are recorded per frame, and a flood of them must not become a flood of lines.
+    dropped: Arc<ThrottledWarning>,
+}
 
 impl EventSink {
     /// A sink and the receiver the registry drains.
     pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Persist>) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        (EventSink(sender), receiver)
+        let dropped = Arc::new(ThrottledWarning::new(Duration::from_secs(10)));
+        (EventSink { sender, dropped }, receiver)
     }
 
     /// Stores `event` and waits until it is durable; `false` if it could not be stored.
     pub async fn persist(&self, event: NetworkEvent) -> bool {
         let (done, stored) = oneshot::channel();
         if self
-            .0
+            .sender
             .send(Persist {
                 event,
                 done: Some(done),
@@ -45,8 +56,9 @@ impl EventSink {
     /// Hands `event` on without waiting; a full queue drops it with a warning (nothing on the
     /// radio side depends on it).
     pub fn record(&self, event: NetworkEvent) {
-        if let Err(error) = self.0.try_send(Persist { event, done: None }) {
-            warn!(%error, "network event not recorded");
+        if let Err(error) = self.sender.try_send(Persist { event, done: None }) {
+            self.dropped
+                .hit(|count| warn!(%error, count, "network events not recorded"));
         }
     }
 }

@@ -168,11 +168,13 @@ impl Gateways {
         state.runtime.counters.rx_packets += 1;
         if let Some(cause) = dropped {
             state.runtime.counters.rx_dropped += 1;
-            *state
-                .runtime
-                .dropped
-                .entry(cause.as_str().to_owned())
-                .or_default() += 1;
+            // Gateways forward every packet they hear: the cause's name is allocated once.
+            match state.runtime.dropped.get_mut(cause.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    state.runtime.dropped.insert(cause.as_str().to_owned(), 1);
+                }
+            }
         }
     }
 

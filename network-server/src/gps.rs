@@ -2,7 +2,7 @@
 //! 1980-01-06T00:00:00Z, which do not count leap seconds, so GPS runs ahead of UTC.
 
 use jiff::Timestamp;
-use schemas::gps::{GPS_EPOCH_UNIX_S, GPS_MINUS_UTC_S};
+use schemas::gps::gps_millis_from_utc;
 
 /// Seconds since the GPS epoch and 1/256 s fractions, as DeviceTimeAns carries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,7 @@ impl GpsTime {
 
     /// From a UTC instant.
     pub fn from_utc(time: Timestamp) -> Self {
-        let millis = time.as_millisecond() + (GPS_MINUS_UTC_S - GPS_EPOCH_UNIX_S) * 1000;
-        Self::from_gps_millis(millis.max(0).unsigned_abs())
+        Self::from_gps_millis(gps_millis_from_utc(time))
     }
 }
 

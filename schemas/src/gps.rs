@@ -16,6 +16,12 @@ pub fn utc_from_gps_millis(millis: u64) -> Option<Timestamp> {
     Timestamp::from_millisecond(millis + (GPS_EPOCH_UNIX_S - GPS_MINUS_UTC_S) * 1000).ok()
 }
 
+/// Milliseconds since the GPS epoch of a UTC instant (0 before the epoch).
+pub fn gps_millis_from_utc(time: Timestamp) -> u64 {
+    let millis = time.as_millisecond() + (GPS_MINUS_UTC_S - GPS_EPOCH_UNIX_S) * 1000;
+    millis.max(0).unsigned_abs()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,9 +31,8 @@ mod tests {
         // 2026-11-21T12:00:00.500Z: 1 795 262 400 Unix seconds; GPS adds 18 and starts
         // 315 964 800 later
         let gps = (1_795_262_400 - 315_964_800 + 18) * 1000 + 500;
-        assert_eq!(
-            utc_from_gps_millis(gps),
-            Some("2026-11-21T12:00:00.500Z".parse().unwrap())
-        );
+        let utc: Timestamp = "2026-11-21T12:00:00.500Z".parse().unwrap();
+        assert_eq!(utc_from_gps_millis(gps), Some(utc));
+        assert_eq!(gps_millis_from_utc(utc), gps);
     }
 }

@@ -163,7 +163,8 @@ pub(super) async fn balance_csv_file(
     ApiQuery(query): ApiQuery<BalanceQuery>,
 ) -> Result<Response, ApiError> {
     let balance = compute(&state, &caller, &id, query).await?;
-    let body = balance_csv(&balance).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let body =
+        balance_csv(&balance).map_err(|e| ApiError::Internal(format!("balance CSV: {e}")))?;
     let name = format!(
         "attachment; filename=\"balance-{}-{}.csv\"",
         balance.house_id,

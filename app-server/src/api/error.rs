@@ -45,6 +45,9 @@ pub enum ApiError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 
+    /// 500: the server failed at something that is not the request's fault.
+    #[error("internal error")]
+    Internal(String),
     /// 500: the store failed.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -72,7 +75,9 @@ impl ApiError {
             ApiError::InvalidRows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
 
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
         }
     }
 }
@@ -80,8 +85,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if let ApiError::Store(error) = &self {
-            tracing::error!(%error, "API request failed in the store");
+        match &self {
+            ApiError::Store(error) => tracing::error!(%error, "API request failed in the store"),
+            ApiError::Internal(error) => tracing::error!(%error, "API request failed"),
+            _ => {}
         }
         let mut body = json!({"error": {"code": code, "message": self.to_string()}});
         if let ApiError::InvalidRows(rows) = &self {

@@ -110,7 +110,7 @@ pub(super) async fn list(
     let device = find(&state, &caller, &id).await?.id;
     let (rows, total) = state
         .store
-        .read(move |c| queue::list_for_device(c, device, limit))
+        .read(move |c| queue::list_for_device(c, device, limit, page.offset))
         .await?;
     Ok(Json(Listing {
         items: rows.into_iter().map(ItemView::from).collect(),

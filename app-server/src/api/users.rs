@@ -21,6 +21,13 @@ use crate::store::{StoreError, tokens};
 /// Shortest password taken.
 const MIN_PASSWORD: usize = 8;
 
+/// A password's argon2 hash, computed off the async threads (it takes tens of milliseconds).
+async fn hashed(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
+}
+
 /// The body of `POST /api/v1/users`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,9 +175,7 @@ pub(super) async fn create(
     if !matches!(caller, Caller::Operator) && !matches!(scope, Caller::Resident { .. }) {
         return Err(ApiError::Forbidden(caller.role()));
     }
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Malformed(format!("password: {e}")))?;
+    let hash = hashed(password).await?;
     let now = crate::store::now();
     let user = state
         .store
@@ -262,9 +267,7 @@ pub(super) async fn update(
 ) -> Result<Json<User>, ApiError> {
     let user = find(&state, &caller, &login).await?;
     let password = password(&body.password)?.to_owned();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Malformed(format!("password: {e}")))?;
+    let hash = hashed(password).await?;
     let now = crate::store::now();
     let key = user.login.clone();
     state
@@ -330,11 +333,10 @@ pub(super) async fn issue_token(
         return Err(ApiError::Unauthorized);
     }
     let now = crate::store::now();
-    let lifetime = SignedDuration::try_from(state.token_lifetime)
-        .map_err(|e| ApiError::Malformed(e.to_string()))?;
-    let expires_at = now
-        .checked_add(lifetime)
-        .map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let expires_at = SignedDuration::try_from(state.token_lifetime)
+        .ok()
+        .and_then(|lifetime| now.checked_add(lifetime).ok())
+        .ok_or_else(|| ApiError::Internal("[api] token_lifetime out of range".into()))?;
     let token = auth::generate_token();
     let stored = token.clone();
     state

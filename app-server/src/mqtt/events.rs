@@ -10,6 +10,7 @@ use schemas::{DeviceId, Uplink};
 use serde_json::{Value, json};
 
 use crate::publish::{Point, StoredUplink};
+use crate::store::at_store_precision;
 
 /// A message to publish.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +23,6 @@ pub struct Message {
 /// NB-IoT meter's IMEI stands where ChirpStack puts the DevEUI.
 pub fn device_topic(prefix: &str, application: &str, device: DeviceId, event: &str) -> String {
     format!("{prefix}application/{application}/device/{device}/event/{event}")
-}
-
-/// A time as the store keeps it (milliseconds), so events and the API show the same instant.
-fn stored_precision(time: Timestamp) -> Timestamp {
-    Timestamp::from_millisecond(time.as_millisecond()).unwrap_or(time)
 }
 
 /// `deviceInfo` of ChirpStack's events: meterd has one tenant and no device profiles, so the
@@ -72,7 +68,7 @@ fn rx_info(uplink: &Uplink) -> (Vec<Value>, Option<Value>) {
             if let Some(time) = rx.gateway_time {
                 info["gwTime"] = json!(time);
             }
-            info["nsTime"] = json!(stored_precision(uplink.received_at));
+            info["nsTime"] = json!(at_store_precision(uplink.received_at));
             info
         })
         .collect();
@@ -95,7 +91,7 @@ pub fn up(stored: &StoredUplink) -> Value {
     let (rx_info, tx_info) = rx_info(uplink);
     let mut event = json!({
         "deduplicationId": uplink.deduplication_id.to_string(),
-        "time": stored_precision(uplink.received_at),
+        "time": at_store_precision(uplink.received_at),
         "deviceInfo": device_info(&stored.application, uplink.device, Some(&stored.model)),
         "fCnt": uplink.f_cnt,
         "confirmed": uplink.confirmed,
@@ -136,6 +132,29 @@ pub fn log(
         "description": description,
         "context": {},
     })
+}
+
+/// `event/log` answering a command that was not queued; the topic's device may name no device
+/// (or not even a valid id), so `deviceInfo` repeats only what the topic said.
+pub fn command_refused(
+    prefix: &str,
+    application: &str,
+    device: &str,
+    reason: &str,
+    time: Timestamp,
+) -> Message {
+    let payload = json!({
+        "time": time,
+        "deviceInfo": {"applicationName": application, "devEui": device},
+        "level": "ERROR",
+        "code": "DOWNLINK_PAYLOAD",
+        "description": reason,
+        "context": {},
+    });
+    Message {
+        topic: format!("{prefix}application/{application}/device/{device}/event/log"),
+        payload: payload.to_string().into_bytes(),
+    }
 }
 
 /// `event/join`.
@@ -206,9 +225,43 @@ pub fn ack(
     })
 }
 
+/// Whether a stored point is published: uplinks, readings and alarms.
+pub fn is_published(point: &Point) -> bool {
+    !matches!(point, Point::Value { .. })
+}
+
+/// The messages of a stored point: an uplink's `event/up` (and `event/log` when its codec
+/// failed), a reading's or an alarm's metering topic.
+pub fn of_point(prefix: &str, point: &Point) -> Vec<Message> {
+    let json = |topic: String, payload: Value| Message {
+        topic,
+        payload: payload.to_string().into_bytes(),
+    };
+    let Point::Uplink(stored) = point else {
+        return metering(prefix, point).into_iter().collect();
+    };
+    let (application, device) = (&stored.application, stored.uplink.device);
+    let mut messages = vec![json(
+        device_topic(prefix, application, device, "up"),
+        up(stored),
+    )];
+    if let Some(error) = &stored.codec_error {
+        let log = log(
+            application,
+            device,
+            "ERROR",
+            "UPLINK_CODEC",
+            error,
+            stored.uplink.received_at,
+        );
+        messages.push(json(device_topic(prefix, application, device, "log"), log));
+    }
+    messages
+}
+
 /// meterd's metering topics for a stored point: a meter's reading or an alarm; other points
 /// have none.
-pub fn metering(prefix: &str, point: &Point) -> Option<Message> {
+fn metering(prefix: &str, point: &Point) -> Option<Message> {
     let (topic, payload) = match point {
         Point::Reading {
             meter_id,
@@ -221,7 +274,7 @@ pub fn metering(prefix: &str, point: &Point) -> Option<Message> {
             format!("{prefix}meterd/house/{house_id}/meter/{meter_id}/reading"),
             json!({
                 "meter_id": meter_id, "house_id": house_id, "resource": resource,
-                "time": stored_precision(*time),
+                "time": *time,
                 "index": index, "unit": resource.unit(), "source": source,
             }),
         ),
@@ -236,7 +289,7 @@ pub fn metering(prefix: &str, point: &Point) -> Option<Message> {
             format!("{prefix}meterd/house/{house_id}/alarm"),
             json!({
                 "house_id": house_id, "meter_id": meter_id, "device": device,
-                "alarm": quantity, "active": active, "time": stored_precision(*time),
+                "alarm": quantity, "active": active, "time": *time,
             }),
         ),
         Point::Value { .. } | Point::Uplink(_) => return None,

@@ -5,6 +5,7 @@
 mod commands;
 pub mod events;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, TlsConfiguration, Transport,
+    AsyncClient, ClientError, Event, EventLoop, Incoming, MqttOptions, QoS, Request,
+    TlsConfiguration, Transport,
 };
 use schemas::{DeviceId, NetworkEvent, QueueState};
 use serde::Deserialize;
@@ -22,7 +24,7 @@ use tracing::{info, warn};
 
 use self::events::Message;
 use crate::downlinks::{self, DownlinkError};
-use crate::metrics::render_counters;
+use crate::metrics::{render_counters, render_gauge};
 use crate::network::Network;
 use crate::publish::{Point, Publisher};
 use crate::store::{Store, StoreError, devices};
@@ -95,9 +97,16 @@ struct MqttMetrics {
     connected: AtomicBool,
 }
 
+/// An event waiting for the broker: ready to send, or a stored point still to be written as
+/// its messages.
+enum Outgoing {
+    Ready(Message),
+    Stored(Point),
+}
+
 /// The integration: queue events for the broker, and render its metrics.
 pub struct Mqtt {
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<Outgoing>,
     prefix: String,
     store: Store,
     metrics: MqttMetrics,
@@ -106,7 +115,7 @@ pub struct Mqtt {
 /// What runs the connection: the queue's other end and the client.
 pub struct Connection {
     mqtt: Arc<Mqtt>,
-    events: mpsc::Receiver<Message>,
+    events: mpsc::Receiver<Outgoing>,
     client: AsyncClient,
     event_loop: EventLoop,
     qos: QoS,
@@ -175,9 +184,9 @@ impl Mqtt {
         Ok((mqtt, connection))
     }
 
-    /// Queues a message; a full queue drops it, counted. Never waits.
-    fn send(&self, message: Message) {
-        match self.queue.try_send(message) {
+    /// Queues an event; a full queue drops it, counted. Never waits.
+    fn send(&self, event: Outgoing) {
+        match self.queue.try_send(event) {
             Ok(()) => {
                 self.metrics.queued.fetch_add(1, Ordering::Relaxed);
             }
@@ -188,10 +197,10 @@ impl Mqtt {
     }
 
     fn send_json(&self, topic: String, payload: &serde_json::Value) {
-        self.send(Message {
+        self.send(Outgoing::Ready(Message {
             topic,
             payload: payload.to_string().into_bytes(),
-        });
+        }));
     }
 
     fn device_topic(&self, application: &str, device: DeviceId, event: &str) -> String {
@@ -381,40 +390,27 @@ impl Mqtt {
             ],
         );
         let waiting = self.queue.max_capacity() - self.queue.capacity();
-        out.push_str(&format!(
-            "# HELP meterd_mqtt_queue_depth Events waiting for the MQTT broker.\n# TYPE meterd_mqtt_queue_depth gauge\nmeterd_mqtt_queue_depth {waiting}\n# HELP meterd_mqtt_connected 1 while connected to the MQTT broker.\n# TYPE meterd_mqtt_connected gauge\nmeterd_mqtt_connected {}\n",
-            u8::from(m.connected.load(Ordering::Relaxed))
-        ));
+        render_gauge(
+            out,
+            "meterd_mqtt_queue_depth",
+            "Events waiting for the MQTT broker.",
+            waiting as u64,
+        );
+        render_gauge(
+            out,
+            "meterd_mqtt_connected",
+            "1 while connected to the MQTT broker.",
+            u64::from(m.connected.load(Ordering::Relaxed)),
+        );
     }
 }
 
-/// Stored uplinks, readings and alarms go to the broker.
+/// Stored uplinks, readings and alarms go to the broker. Called on the store's writer thread:
+/// the points are only queued; their JSON is written by the connection task.
 impl Publisher for Mqtt {
     fn publish(&self, points: &[Point]) {
-        for point in points {
-            match point {
-                Point::Uplink(stored) => {
-                    let device = stored.uplink.device;
-                    let topic = self.device_topic(&stored.application, device, "up");
-                    self.send_json(topic, &events::up(stored));
-                    if let Some(error) = &stored.codec_error {
-                        let log = events::log(
-                            &stored.application,
-                            device,
-                            "ERROR",
-                            "UPLINK_CODEC",
-                            error,
-                            stored.uplink.received_at,
-                        );
-                        self.send_json(self.device_topic(&stored.application, device, "log"), &log);
-                    }
-                }
-                other => {
-                    if let Some(message) = events::metering(&self.prefix, other) {
-                        self.send(message);
-                    }
-                }
-            }
+        for point in points.iter().filter(|point| events::is_published(point)) {
+            self.send(Outgoing::Stored(point.clone()));
         }
     }
 
@@ -430,26 +426,11 @@ impl Connection {
     pub async fn run(mut self, stop: CancellationToken) {
         let mut backoff = Duration::from_secs(1);
         let mut connected = false;
-        let mut held: Option<Message> = None;
+        let mut held: VecDeque<Message> = VecDeque::new();
         let commands = format!("{}application/+/device/+/command/down", self.mqtt.prefix);
         loop {
             if connected {
-                while let Some(message) = held.take().or_else(|| self.events.try_recv().ok()) {
-                    match self.client.try_publish(
-                        &message.topic,
-                        self.qos,
-                        false,
-                        message.payload.clone(),
-                    ) {
-                        Ok(()) => {
-                            self.mqtt.metrics.published.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            held = Some(message);
-                            break;
-                        }
-                    }
-                }
+                self.hand_over(&mut held);
             }
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -481,13 +462,58 @@ impl Connection {
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 },
-                message = self.events.recv(), if connected && held.is_none() => match message {
-                    Some(message) => held = Some(message),
+                event = self.events.recv(), if connected && held.is_empty() => match event {
+                    Some(event) => held.extend(self.messages(event)),
                     None => break,
                 },
             }
         }
         let _ = self.client.try_disconnect();
+    }
+
+    /// Hands queued events to the client until the queue is empty or the client's own queue
+    /// is full; what did not fit stays in `held`, in order.
+    fn hand_over(&mut self, held: &mut VecDeque<Message>) {
+        loop {
+            if held.is_empty() {
+                let Ok(event) = self.events.try_recv() else {
+                    return;
+                };
+                held.extend(self.messages(event));
+            }
+            let Some(message) = held.pop_front() else {
+                continue;
+            };
+            match self
+                .client
+                .try_publish(message.topic, self.qos, false, message.payload)
+            {
+                Ok(()) => {
+                    self.mqtt.metrics.published.fetch_add(1, Ordering::Relaxed);
+                }
+                // The client's own queue is full: the message waits for the event loop.
+                Err(ClientError::TryRequest(Request::Publish(publish))) => {
+                    held.push_front(Message {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                    });
+                    return;
+                }
+                Err(error) => {
+                    self.mqtt.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                    warn!(%error, "MQTT event not handed to the client");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The messages of a queued event.
+    fn messages(&self, event: Outgoing) -> Vec<Message> {
+        match event {
+            Outgoing::Ready(message) => vec![message],
+            Outgoing::Stored(point) => events::of_point(&self.mqtt.prefix, &point),
+        }
     }
 
     /// Queues a command's downlink, or answers on the device's `event/log` why not.
@@ -527,19 +553,13 @@ impl Connection {
                         .commands_refused
                         .fetch_add(1, Ordering::Relaxed);
                     warn!(device, %reason, "MQTT command refused");
-                    let topic = format!(
-                        "{}application/{application}/device/{device}/event/log",
-                        mqtt.prefix
-                    );
-                    let log = serde_json::json!({
-                        "time": Timestamp::now(),
-                        "deviceInfo": {"applicationName": application, "devEui": device},
-                        "level": "ERROR",
-                        "code": "DOWNLINK_PAYLOAD",
-                        "description": reason,
-                        "context": {},
-                    });
-                    mqtt.send_json(topic, &log);
+                    mqtt.send(Outgoing::Ready(events::command_refused(
+                        &mqtt.prefix,
+                        &application,
+                        &device,
+                        &reason,
+                        Timestamp::now(),
+                    )));
                 }
             }
         });

@@ -396,10 +396,11 @@ pub fn update(
 
 /// What still refers to a device: the meters that read or have read it.
 pub fn references(connection: &Connection, id: DeviceId) -> Result<Option<String>, StoreError> {
+    let id = id.to_string();
     super::referenced_by(
         connection,
         &[("meter", "SELECT count(*) FROM meters WHERE device_id = ?1")],
-        id.to_string(),
+        (id.as_str(),),
     )
 }
 

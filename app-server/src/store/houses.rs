@@ -229,7 +229,7 @@ pub fn organisation_references(
                 "SELECT count(*) FROM devices WHERE organisation_id = ?1",
             ),
         ],
-        id,
+        (id,),
     )
 }
 
@@ -426,7 +426,7 @@ pub fn house_references(connection: &Connection, id: i64) -> Result<Option<Strin
             ("meter", "SELECT count(*) FROM meters WHERE house_id = ?1"),
             ("user", "SELECT count(*) FROM users WHERE house_id = ?1"),
         ],
-        id,
+        (id,),
     )
 }
 
@@ -527,21 +527,19 @@ pub fn apartment_references(
     house_id: i64,
     number: &str,
 ) -> Result<Option<String>, StoreError> {
-    let key = serde_json::json!([house_id, number]).to_string();
     super::referenced_by(
         connection,
         &[
             (
                 "meter",
-                "SELECT count(*) FROM meters
-                 WHERE house_id = ?1 ->> 0 AND apartment = ?1 ->> 1",
+                "SELECT count(*) FROM meters WHERE house_id = ?1 AND apartment = ?2",
             ),
             (
                 "user",
-                "SELECT count(*) FROM users WHERE house_id = ?1 ->> 0 AND apartment = ?1 ->> 1",
+                "SELECT count(*) FROM users WHERE house_id = ?1 AND apartment = ?2",
             ),
         ],
-        key,
+        (house_id, number),
     )
 }
 

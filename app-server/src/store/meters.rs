@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use schemas::Resource;
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, count, from_millis, parse_column, sql_offset, to_millis};
+use super::{Filters, StoreError, count, from_millis, parse_column, sql_offset, to_millis};
 
 /// Which consumption a meter counts in its house's balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,56 +297,42 @@ pub fn list(
     limit: u32,
     offset: u64,
 ) -> Result<(Vec<Meter>, u64), StoreError> {
-    let condition = "(?1 IS NULL OR house_id = ?1) AND (?2 IS NULL OR device_id = ?2)
-        AND (?3 IS NULL OR resource = ?3) AND (?4 IS NULL OR serial = ?4)
-        AND (NOT ?5 OR state = 'active')
-        AND (?6 IS NULL OR house_id IN (SELECT value FROM json_each(?6)))
-        AND (?7 IS NULL OR apartment = ?7) AND (?8 IS NULL OR state = ?8)
-        AND (?9 IS NULL OR (state = 'active' AND verified_until <= ?9))";
+    let filters = Filters::default()
+        .with("house_id = ?", filter.house_id)
+        .with("device_id = ?", filter.device.clone())
+        .with("resource = ?", filter.resource.map(Resource::name))
+        .with("serial = ?", filter.serial.clone())
+        .when("state = 'active'", filter.active)
+        .with(
+            "house_id IN (SELECT value FROM json_each(?))",
+            filter.houses.clone(),
+        )
+        .with("apartment = ?", filter.apartment.clone())
+        .with("state = ?", filter.state.map(MeterState::as_str))
+        .with(
+            "state = 'active' AND verified_until <= ?",
+            filter.verification_due_by.map(|date| date.to_string()),
+        );
     let order = match filter.verification_due_by {
         Some(_) => "verified_until, id",
         None => "id",
     };
-    let (house, device, resource, serial, active, houses, apartment, state, due) = (
-        filter.house_id,
-        filter.device.as_deref(),
-        filter.resource.map(Resource::name),
-        filter.serial.as_deref(),
-        filter.active,
-        filter.houses.as_deref(),
-        filter.apartment.as_deref(),
-        filter.state.map(MeterState::as_str),
-        filter.verification_due_by.map(|date| date.to_string()),
-    );
-    let items = connection
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM meters WHERE {condition} ORDER BY {order} LIMIT ?10 OFFSET ?11"
-        ))?
-        .query_map(
-            params![
-                house,
-                device,
-                resource,
-                serial,
-                active,
-                houses,
-                apartment,
-                state,
-                due,
-                limit,
-                sql_offset(offset)
-            ],
-            RawMeter::read,
-        )?
-        .map(|row| row?.decode())
-        .collect::<Result<Vec<_>, _>>()?;
+    let (condition, page) = (filters.sql(), filters.page());
+    let mut params = filters.params();
     let total = count(
         connection,
-        &format!("SELECT count(*) FROM meters WHERE {condition}"),
-        params![
-            house, device, resource, serial, active, houses, apartment, state, due
-        ],
+        &format!("SELECT count(*) FROM meters {condition}"),
+        params.as_slice(),
     )?;
+    let offset = sql_offset(offset);
+    params.extend([&limit as &dyn rusqlite::ToSql, &offset]);
+    let items = connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM meters {condition} ORDER BY {order} {page}"
+        ))?
+        .query_map(params.as_slice(), RawMeter::read)?
+        .map(|row| row?.decode())
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((items, total))
 }
 
@@ -519,7 +505,7 @@ pub fn references(connection: &Connection, id: i64) -> Result<Option<String>, St
                 "SELECT count(*) FROM meters WHERE replaces = ?1",
             ),
         ],
-        id,
+        (id,),
     )
 }
 

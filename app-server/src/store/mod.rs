@@ -229,24 +229,78 @@ pub fn to_millis(time: jiff::Timestamp) -> i64 {
     time.as_millisecond()
 }
 
+/// `time` as the store keeps it (truncated to milliseconds like [`to_millis`]), so what is
+/// published after a commit shows the instant a read gives back.
+pub fn at_store_precision(time: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(to_millis(time)).unwrap_or(time)
+}
+
 /// The inverse of [`to_millis`].
 pub fn from_millis(millis: i64) -> Result<jiff::Timestamp, StoreError> {
     jiff::Timestamp::from_millisecond(millis).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// What still refers to an object, as "2 houses, 1 user", or none when nothing does. Each check
-/// is a noun and a `SELECT count(*)` taking the object's key as `?1`.
+/// is a noun and a `SELECT count(*)` taking the object's key as its parameters.
 pub fn referenced_by(
     connection: &Connection,
     checks: &[(&str, &str)],
-    key: impl rusqlite::ToSql,
+    key: impl rusqlite::Params + Copy,
 ) -> Result<Option<String>, StoreError> {
     let mut found = Vec::new();
     for (noun, sql) in checks {
-        let n = count(connection, sql, [&key])?;
+        let n = count(connection, sql, key)?;
         if n > 0 {
             found.push(format!("{n} {noun}{}", if n == 1 { "" } else { "s" }));
         }
     }
     Ok((!found.is_empty()).then(|| found.join(", ")))
+}
+
+/// The `WHERE` clause of a listing built from the filters that are present: a query names only
+/// the columns it constrains, so SQLite plans it with their indexes (an `(?1 IS NULL OR col =
+/// ?1)` form is planned once for all bindings and scans the table).
+#[derive(Default)]
+pub struct Filters {
+    clauses: Vec<String>,
+    values: Vec<Box<dyn rusqlite::ToSql>>,
+}
+
+impl Filters {
+    /// Adds `clause`, in which `?` stands for `value`, when there is a value.
+    pub fn with<T: rusqlite::ToSql + 'static>(mut self, clause: &str, value: Option<T>) -> Self {
+        if let Some(value) = value {
+            self.values.push(Box::new(value));
+            self.clauses
+                .push(clause.replace('?', &format!("?{}", self.values.len())));
+        }
+        self
+    }
+
+    /// Adds a `clause` without parameters when `on`.
+    pub fn when(mut self, clause: &str, on: bool) -> Self {
+        if on {
+            self.clauses.push(clause.to_owned());
+        }
+        self
+    }
+
+    /// `WHERE …`, or nothing without filters.
+    pub fn sql(&self) -> String {
+        match self.clauses.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", self.clauses.join(" AND ")),
+        }
+    }
+
+    /// The filters' values, in their placeholders' order.
+    pub fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
+        self.values.iter().map(|value| value.as_ref()).collect()
+    }
+
+    /// The placeholders of `LIMIT` and `OFFSET`, numbered after the filters'.
+    pub fn page(&self) -> String {
+        let n = self.values.len();
+        format!("LIMIT ?{} OFFSET ?{}", n + 1, n + 2)
+    }
 }

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use schemas::{DeviceId, QueueItem, QueueState};
 
-use super::{StoreError, count, from_millis, to_millis};
+use super::{StoreError, count, from_millis, sql_offset, to_millis};
 
 /// A queued downlink as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,15 +75,16 @@ pub fn list_for_device(
     connection: &Connection,
     device: DeviceId,
     limit: u32,
+    offset: u64,
 ) -> Result<(Vec<QueueRow>, u64), StoreError> {
     let device = device.to_string();
     let rows = connection
         .prepare_cached(
                         "SELECT id, f_port, data, confirmed, state, reason, attempts, f_cnt_down, created_at, updated_at,
                     acked_f_cnt
-             FROM downlink_queue WHERE device_id = ?1 ORDER BY id LIMIT ?2",
+             FROM downlink_queue WHERE device_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
         )?
-        .query_map(params![device, limit], |row| {
+        .query_map(params![device, limit, sql_offset(offset)], |row| {
             Ok((
                 (row.get::<_, i64>(0)?, row.get::<_, u8>(1)?, row.get::<_, Vec<u8>>(2)?, row.get::<_, bool>(3)?),
                 (row.get::<_, String>(4)?, row.get::<_, Option<String>>(5)?, row.get::<_, u32>(6)?),

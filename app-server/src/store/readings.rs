@@ -210,8 +210,8 @@ pub fn list(
     Ok((items, total))
 }
 
-/// Removes the readings an archived uplink produced for any of `meters` at `times` or up to
-/// `slack_ms` milliseconds after them.
+/// Removes the readings an archived uplink produced for any of `meters`, wherever in time they
+/// were placed.
 pub fn remove_of_uplink(
     connection: &Connection,
     meters: &[i64],

@@ -175,8 +175,6 @@ pub struct ArchivedPayload {
     /// The decrypted payload.
     pub payload: Vec<u8>,
     pub received_at: Timestamp,
-    /// What the codec made of it last time.
-    pub measurements: Vec<Measurement>,
 }
 
 /// The archived uplinks of a device received in `[from, to)`, for decoding again.
@@ -188,7 +186,7 @@ pub fn payloads_between(
 ) -> Result<Vec<ArchivedPayload>, StoreError> {
     connection
         .prepare_cached(
-            "SELECT id, f_port, payload, received_at, measurements FROM uplinks
+            "SELECT id, f_port, payload, received_at FROM uplinks
              WHERE device_id = ?1 AND received_at >= ?2 AND received_at < ?3 ORDER BY id",
         )?
         .query_map(
@@ -199,22 +197,16 @@ pub fn payloads_between(
                     row.get(1)?,
                     row.get(2)?,
                     row.get::<_, i64>(3)?,
-                    row.get::<_, Option<String>>(4)?,
                 ))
             },
         )?
         .map(|row| {
-            let (id, f_port, payload, received_at, measurements) = row?;
+            let (id, f_port, payload, received_at) = row?;
             Ok(ArchivedPayload {
                 id,
                 f_port,
                 payload,
                 received_at: from_millis(received_at)?,
-                measurements: measurements
-                    .map(|json| serde_json::from_str(&json))
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(format!("uplink {id}: {e}")))?
-                    .unwrap_or_default(),
             })
         })
         .collect()

@@ -131,39 +131,44 @@ impl Model {
         }
     }
 
-    /// Decodes a payload with the first layout that matches its port, type byte and length.
+    /// Decodes a payload with the first layout that matches its port, type byte and length;
+    /// when layouts match by type but none by length, the first one's expectation is reported.
     pub fn decode(&self, port: u8, payload: &[u8]) -> Result<Vec<Measurement>, Reason> {
         let mut by_port = self
             .layouts
             .iter()
             .filter(|l| l.ports.is_empty() || l.ports.contains(&port))
             .peekable();
-        if by_port.peek().is_none() {
+        let Some(&first_by_port) = by_port.peek() else {
             return Err(Reason::WrongPort);
-        }
-        let by_type: Vec<&Layout> = by_port
-            .filter(|l| match l.type_byte {
-                Some(value) => payload.get(l.type_offset) == Some(&value),
-                None => true,
-            })
-            .collect();
-        let Some(&first) = by_type.first() else {
-            return Err(match payload.first() {
-                Some(&value) => Reason::Unknown {
-                    what: "type byte",
-                    value,
-                },
-                None => Reason::TooShort { minimum: 1 },
-            });
         };
-        // Layouts may differ by length alone: the first whose length fits decodes; if none
-        // fits, the first one's expectation is reported.
-        let layout = by_type
-            .iter()
-            .find(|l| l.length.is_none_or(|length| length == payload.len()))
-            .copied()
-            .unwrap_or(first);
-        layout.decode(payload)
+        let mut first_by_type = None;
+        for layout in by_port {
+            let type_matches = layout
+                .type_byte
+                .is_none_or(|value| payload.get(layout.type_offset) == Some(&value));
+            if !type_matches {
+                continue;
+            }
+            if layout.length.is_none_or(|length| length == payload.len()) {
+                return layout.decode(payload);
+            }
+            first_by_type.get_or_insert(layout);
+        }
+        if let Some(layout) = first_by_type {
+            return layout.decode(payload);
+        }
+        // No type byte matched: name the byte where the first layout looks for it.
+        let offset = first_by_port.type_offset;
+        Err(match payload.get(offset) {
+            Some(&value) => Reason::Unknown {
+                what: "type byte",
+                value,
+            },
+            None => Reason::TooShort {
+                minimum: offset + 1,
+            },
+        })
     }
 }
 
