@@ -1,6 +1,7 @@
 //! meterd: a utility-meter network server. This binary parses the command line, loads the
 //! configuration and joins the crates into one runtime (`serve`).
 
+mod bench;
 mod bridge;
 mod cli;
 mod config;
@@ -24,12 +25,10 @@ fn main() -> ExitCode {
         cli::Command::Codecs { config } => decode::list(config.as_deref()),
         cli::Command::Simulate {
             target,
-            gateways,
-            devices,
+            nbiot_target,
+            nbiot_meters,
             rate,
-            duration,
-            jitter,
-            seed,
+            traffic,
             f_cnt_start,
             export_devices,
             export_gateways,
@@ -37,34 +36,38 @@ fn main() -> ExitCode {
         } => {
             let load = simulate::Load {
                 target,
-                gateways,
-                devices,
+                nbiot_target,
+                nbiot_meters,
                 rate,
-                duration,
-                jitter,
-                seed,
                 f_cnt_start,
+                ..simulate::Load::from(&traffic)
             };
-            match simulate::main(
+            report(simulate::main(
                 &load,
                 export_devices.as_deref(),
                 export_gateways.as_deref(),
                 json,
-            ) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("meterd: {error:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            ))
         }
+        cli::Command::Bench {
+            rate,
+            mix,
+            find_max,
+            traffic,
+            json,
+        } => report(bench::main(&bench::Options {
+            load: simulate::Load {
+                rate,
+                nbiot_meters: mix,
+                ..simulate::Load::from(&traffic)
+            },
+            find_max,
+            json,
+        })),
         cli::Command::Serve { config } => {
             let config = match config::Config::load(config.as_deref()) {
                 Ok(config) => config,
-                Err(error) => {
-                    eprintln!("meterd: {error:#}");
-                    return ExitCode::FAILURE;
-                }
+                Err(error) => return report(Err(error)),
             };
             serve::init_logging(&config.log.filter);
             let runtime = match tokio::runtime::Runtime::new() {
@@ -82,6 +85,17 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// The exit code of a command, its error printed.
+fn report(outcome: anyhow::Result<()>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("meterd: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -7,6 +7,7 @@
 //! commits published.
 
 use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -51,8 +52,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     let store = Store::open(&config.storage.store_options())
         .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
-    let gwmp = UdpSocket::bind(config.network.gwmp_bind)
-        .await
+    let gwmp = bind_udp(config.network.gwmp_bind, config.network.receive_buffer)
         .map(Arc::new)
         .with_context(|| {
             format!(
@@ -60,8 +60,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 config.network.gwmp_bind
             )
         })?;
-    let nbiot_socket = UdpSocket::bind(config.nbiot.bind)
-        .await
+    let nbiot_socket = bind_udp(config.nbiot.bind, config.nbiot.receive_buffer)
         .map(Arc::new)
         .with_context(|| format!("binding the NB-IoT UDP socket to {}", config.nbiot.bind))?;
     let api = TcpListener::bind(config.api.bind)
@@ -284,6 +283,32 @@ async fn store_events(
     while let Ok(request) = persist.try_recv() {
         submit(request).await;
     }
+}
+
+/// A UDP socket bound to `address` with a kernel receive buffer of `receive_buffer` bytes, or
+/// as much of it as the kernel allows (logged: datagrams beyond it are dropped by the kernel,
+/// counted in `/proc/net/snmp`'s `RcvbufErrors`).
+fn bind_udp(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_recv_buffer_size(receive_buffer)?;
+    // Linux reports twice what it grants (the other half is its bookkeeping).
+    let granted = socket.recv_buffer_size()? / 2;
+    if granted < receive_buffer {
+        info!(
+            %address,
+            requested = receive_buffer,
+            granted,
+            "the kernel caps the UDP receive buffer; raise net.core.rmem_max to absorb bursts"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(UdpSocket::from_std(socket.into())?)
 }
 
 /// Prints the bound addresses (and a newly generated token) on stdout, one line each.

@@ -1,8 +1,13 @@
 //! `meterd simulate`: a load generator speaking the Semtech UDP packet-forwarder protocol to any
 //! LoRaWAN network server. D ABP pulse counters (`pulse1`), each frame correctly encrypted and
 //! signed with increasing counters, heard by each of G gateways with its own jitter, RSSI and
-//! SNR; PULL_DATA keepalives every 10 s. The devices and gateways are derived from a seed, and
-//! exported as CSV in the import format so the server under test can register them.
+//! SNR; PULL_DATA keepalives every 10 s. Optionally NB-IoT meters (`archive1`) in turn with
+//! them, sending frames of `../shared/NBIOT.md` to a second address. The devices and gateways
+//! are derived from a seed, and exported as CSV in the import format so the server under test
+//! can register them.
+//!
+//! Every copy of a frame carries the gateway reception `time` of the moment its first copy is
+//! due to be sent, so a server can measure latency from there (clocks are shared on one host).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,8 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use jiff::Timestamp;
 use network_server::frame::{DeviceUplink, SessionKeys};
-use schemas::{AppSKey, DevAddr, NwkSKey};
+use network_server::nbiot::crypto::MeterKeys;
+use network_server::nbiot::frame as nbiot_frame;
+use schemas::{AppSKey, DevAddr, NbIotKey, NwkSKey};
 use serde_json::json;
 
 /// How often each gateway says it is alive (and gives the server its downlink address).
@@ -27,8 +35,12 @@ const F_PORT: u8 = 1;
 #[derive(Debug, Clone)]
 pub struct Load {
     pub target: Option<SocketAddr>,
+    /// Where NB-IoT meters send their frames.
+    pub nbiot_target: Option<SocketAddr>,
     pub gateways: u32,
     pub devices: u32,
+    /// NB-IoT meters sending in turn with the LoRaWAN devices.
+    pub nbiot_meters: u32,
     /// Frames per second, each heard by every gateway.
     pub rate: u32,
     pub duration: Duration,
@@ -37,6 +49,24 @@ pub struct Load {
     pub seed: u64,
     /// The first frame counter of every device (a later run continues above the last one).
     pub f_cnt_start: u32,
+}
+
+impl From<&crate::cli::Traffic> for Load {
+    /// The traffic's network, sending 1 000 frames a second from counter 1 to no target.
+    fn from(traffic: &crate::cli::Traffic) -> Self {
+        Load {
+            target: None,
+            nbiot_target: None,
+            gateways: traffic.gateways,
+            devices: traffic.devices,
+            nbiot_meters: 0,
+            rate: 1_000,
+            duration: traffic.duration,
+            jitter: traffic.jitter,
+            seed: traffic.seed,
+            f_cnt_start: 1,
+        }
+    }
 }
 
 /// A small, fast, deterministic generator (xorshift64*): the same seed gives the same devices.
@@ -102,6 +132,49 @@ pub fn devices(load: &Load) -> Vec<Device> {
     (0..load.devices).map(|n| device(load.seed, n)).collect()
 }
 
+/// A simulated NB-IoT meter.
+pub struct Meter {
+    pub imei: u64,
+    pub key: [u8; 16],
+    keys: MeterKeys,
+}
+
+/// The `n`-th NB-IoT meter of a seed: IMEIs 35209900 followed by a serial and the Luhn check
+/// digit.
+fn meter(seed: u64, n: u32) -> Meter {
+    let mut random = Random::new(seed ^ (u64::from(n) << 20) ^ 0x1b10);
+    let body = 35_209_900_000_000 + u64::from(n % 1_000_000);
+    let imei = body * 10 + luhn_check_digit(body);
+    let key = random.key();
+    Meter {
+        imei,
+        key,
+        keys: MeterKeys::derive(&NbIotKey::from_bytes(key)),
+    }
+}
+
+/// The Luhn check digit appended to the 14 digits of `body` (as IMEIs carry).
+fn luhn_check_digit(body: u64) -> u64 {
+    let mut sum = 0;
+    let mut digits = body;
+    let mut double = true;
+    while digits > 0 {
+        let digit = digits % 10;
+        let value = if double { digit * 2 } else { digit };
+        sum += value / 10 + value % 10;
+        double = !double;
+        digits /= 10;
+    }
+    (10 - sum % 10) % 10
+}
+
+/// The NB-IoT meters of a load.
+pub fn meters(load: &Load) -> Vec<Meter> {
+    (0..load.nbiot_meters)
+        .map(|n| meter(load.seed, n))
+        .collect()
+}
+
 /// The `g`-th gateway's EUI.
 fn gateway_eui(g: u32) -> [u8; 8] {
     let mut eui = [0xaa, 0x55, 0x5a, 0xee, 0, 0, 0, 0];
@@ -109,31 +182,50 @@ fn gateway_eui(g: u32) -> [u8; 8] {
     eui
 }
 
-/// Writes the devices as `POST /api/v1/import/devices` takes them.
-pub fn export_devices(devices: &[Device], path: &Path) -> anyhow::Result<()> {
+/// The header of the devices' CSV, as `POST /api/v1/import/devices` takes it.
+pub const DEVICES_CSV_HEADER: &str =
+    "dev_eui,dev_addr,nwk_s_key,app_s_key,imei,key,model,application\n";
+
+/// Writes a LoRaWAN device as a row of the devices' CSV.
+pub fn device_row(out: &mut impl std::io::Write, device: &Device) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{},{},{},{},,,pulse1,simulated",
+        hex::encode(device.dev_eui),
+        device.dev_addr,
+        hex::encode(device.nwk_s_key),
+        hex::encode(device.app_s_key)
+    )
+}
+
+/// Writes an NB-IoT meter as a row of the devices' CSV.
+pub fn meter_row(out: &mut impl std::io::Write, meter: &Meter) -> std::io::Result<()> {
+    writeln!(
+        out,
+        ",,,,{},{},archive1,simulated",
+        meter.imei,
+        hex::encode(meter.key)
+    )
+}
+
+/// Writes the devices and meters as `POST /api/v1/import/devices` takes them.
+pub fn export_devices(devices: &[Device], meters: &[Meter], path: &Path) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
-    writeln!(
-        out,
-        "dev_eui,dev_addr,nwk_s_key,app_s_key,model,application"
-    )?;
+    out.write_all(DEVICES_CSV_HEADER.as_bytes())?;
     for device in devices {
-        writeln!(
-            out,
-            "{},{},{},{},pulse1,simulated",
-            hex::encode(device.dev_eui),
-            device.dev_addr,
-            hex::encode(device.nwk_s_key),
-            hex::encode(device.app_s_key)
-        )?;
+        device_row(&mut out, device)?;
+    }
+    for meter in meters {
+        meter_row(&mut out, meter)?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// Writes the gateways as `POST /api/v1/import/gateways` takes them.
-pub fn export_gateways(gateways: u32, path: &Path) -> anyhow::Result<()> {
+/// The gateways as `POST /api/v1/import/gateways` takes them.
+pub fn gateways_csv(gateways: u32) -> String {
     let mut text = String::from("gateway_eui,name\n");
     for g in 0..gateways {
         text.push_str(&format!(
@@ -141,35 +233,45 @@ pub fn export_gateways(gateways: u32, path: &Path) -> anyhow::Result<()> {
             hex::encode(gateway_eui(g))
         ));
     }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    text
 }
 
 /// What a run sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sent {
+    /// Frames sent, LoRaWAN and NB-IoT.
     pub frames: u64,
+    /// Of them, NB-IoT frames.
+    pub nbiot_frames: u64,
+    /// UDP datagrams sent: every gateway's copy of each LoRaWAN frame, NB-IoT frames, and
+    /// keepalives.
     pub datagrams: u64,
     pub elapsed: Duration,
 }
 
-/// A PUSH_DATA datagram (protocol version 2) of one gateway carrying one frame, `data` being the
-/// frame in base64 (encoded once for all gateways).
-fn push_data(
+/// How one gateway heard a frame, for its PUSH_DATA.
+struct Reception<'a> {
     gateway: [u8; 8],
     token: u16,
-    (data, size): (&str, usize),
+    /// The frame in base64 and its length in bytes.
+    data: &'a str,
+    size: usize,
     tmst: u32,
-    random: &mut Random,
-) -> Vec<u8> {
+    /// The reception time the gateway reports.
+    time: Timestamp,
+}
+
+/// A PUSH_DATA datagram (protocol version 2) of one gateway carrying one frame.
+fn push_data(reception: &Reception<'_>, random: &mut Random) -> Vec<u8> {
     let rssi = -120 + random.below(80) as i64;
     let snr = (random.below(300) as f64 - 200.0) / 10.0;
     let rxpk = json!({"rxpk": [{
-        "tmst": tmst, "chan": 0, "rfch": 0, "freq": 868.9, "stat": 1, "modu": "LORA",
-        "datr": "SF7BW125", "codr": "4/5", "rssi": rssi, "lsnr": snr, "size": size,
-        "data": data,
+        "time": reception.time.to_string(), "tmst": reception.tmst, "chan": 0, "rfch": 0,
+        "freq": 868.9, "stat": 1, "modu": "LORA", "datr": "SF7BW125", "codr": "4/5",
+        "rssi": rssi, "lsnr": snr, "size": reception.size, "data": reception.data,
     }]});
-    let mut datagram = vec![2, (token >> 8) as u8, token as u8, 0];
-    datagram.extend_from_slice(&gateway);
+    let mut datagram = vec![2, (reception.token >> 8) as u8, reception.token as u8, 0];
+    datagram.extend_from_slice(&reception.gateway);
     datagram.extend_from_slice(rxpk.to_string().as_bytes());
     datagram
 }
@@ -181,47 +283,112 @@ fn pull_data(gateway: [u8; 8], token: u16) -> Vec<u8> {
     datagram
 }
 
-/// Sends the load to `target`: `rate` frames a second for `duration`, device after device,
-/// every gateway's copy after its own jitter. Answers from the server are read and discarded.
-pub fn run(load: &Load, target: SocketAddr, devices: &[Device]) -> anyhow::Result<Sent> {
-    let bind: SocketAddr = match target {
-        SocketAddr::V4(_) => "0.0.0.0:0".parse()?,
-        SocketAddr::V6(_) => "[::]:0".parse()?,
-    };
-    let sockets = (0..load.gateways)
-        .map(|_| {
-            let socket = UdpSocket::bind(bind)?;
+/// The `archive1` payload of an NB-IoT meter: its clock, battery 90 %, and one hourly volume
+/// record on channel 1 of `litres`.
+fn archive1_payload(now: Timestamp, litres: u32) -> Vec<u8> {
+    let seconds = u32::try_from(now.as_second()).unwrap_or(u32::MAX);
+    let mut payload = vec![0x01];
+    payload.extend_from_slice(&seconds.to_be_bytes());
+    payload.extend_from_slice(&[0, 90, 1, 1, 1]);
+    payload.extend_from_slice(&seconds.to_be_bytes());
+    payload.extend_from_slice(&60u16.to_be_bytes());
+    payload.push(1);
+    payload.extend_from_slice(&litres.to_be_bytes());
+    payload
+}
+
+/// The UDP sockets a run sends from: one per gateway, one for all NB-IoT meters.
+struct Sockets {
+    gateways: Vec<UdpSocket>,
+    nbiot: Option<(UdpSocket, SocketAddr)>,
+}
+
+impl Sockets {
+    fn bind(load: &Load, target: SocketAddr) -> anyhow::Result<Self> {
+        let bind = |to: SocketAddr| -> std::io::Result<UdpSocket> {
+            let any: SocketAddr = match to {
+                SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+                SocketAddr::V6(_) => ([0u16; 8], 0).into(),
+            };
+            let socket = UdpSocket::bind(any)?;
             socket.set_nonblocking(true)?;
             Ok(socket)
-        })
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("binding the gateways' UDP sockets")?;
+        };
+        let gateways = (0..load.gateways)
+            .map(|_| bind(target))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("binding the gateways' UDP sockets")?;
+        let nbiot = match (load.nbiot_meters, load.nbiot_target) {
+            (0, _) => None,
+            (_, Some(to)) => Some((bind(to).context("binding the NB-IoT socket")?, to)),
+            (_, None) => anyhow::bail!("NB-IoT meters need --nbiot-target"),
+        };
+        Ok(Sockets { gateways, nbiot })
+    }
+
+    /// Reads and discards the server's answers (PULL_ACK, PUSH_ACK, NB-IoT acknowledgements).
+    fn drain(&self, buffer: &mut [u8]) {
+        let nbiot = self.nbiot.iter().map(|(socket, _)| socket);
+        for socket in self.gateways.iter().chain(nbiot) {
+            while socket.recv(buffer).is_ok() {}
+        }
+    }
+}
+
+/// Sends the load to `target`: `rate` frames a second for `duration`, device after device,
+/// every gateway's copy after its own jitter. Answers from the server are read and discarded.
+pub fn run(
+    load: &Load,
+    target: SocketAddr,
+    devices: &[Device],
+    meters: &[Meter],
+) -> anyhow::Result<Sent> {
+    let sockets = Sockets::bind(load, target)?;
     let mut random = Random::new(load.seed ^ 0x10ad);
     let frames = u64::from(load.rate) * load.duration.as_millis() as u64 / 1000;
-    let interval = Duration::from_secs(1) / load.rate.max(1);
+    let interval = Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1)));
+    let senders = (devices.len() + meters.len()).max(1) as u64;
     let start = Instant::now();
+    let wall_start = Timestamp::now();
     let mut pending: BinaryHeap<Reverse<(Instant, u32, Vec<u8>)>> = BinaryHeap::new();
     let mut next_keepalive = start;
     let mut token: u16 = 0;
     let mut sent = Sent {
         frames: 0,
+        nbiot_frames: 0,
         datagrams: 0,
         elapsed: Duration::ZERO,
     };
     let mut discard = [0u8; 1024];
+    let due = |frame: u64| start + interval.mul_f64(frame as f64);
     while sent.frames < frames || !pending.is_empty() {
         let now = Instant::now();
         if now >= next_keepalive {
-            for (g, socket) in sockets.iter().enumerate() {
+            for (g, socket) in sockets.gateways.iter().enumerate() {
                 token = token.wrapping_add(1);
                 socket.send_to(&pull_data(gateway_eui(g as u32), token), target)?;
+                sent.datagrams += 1;
             }
             next_keepalive += KEEPALIVE;
         }
-        while sent.frames < frames && start + interval * sent.frames as u32 <= now {
+        while sent.frames < frames && due(sent.frames) <= now {
             let n = sent.frames;
-            let device = &devices[(n % devices.len() as u64) as usize];
-            let f_cnt = load.f_cnt_start + (n / devices.len() as u64) as u32;
+            let slot = (n % senders) as usize;
+            let f_cnt = load.f_cnt_start + (n / senders) as u32;
+            sent.frames += 1;
+            if let Some(meter) = slot.checked_sub(devices.len()).map(|m| &meters[m]) {
+                let Some((socket, to)) = &sockets.nbiot else {
+                    continue;
+                };
+                let at = wall_start + now.duration_since(start);
+                let payload = archive1_payload(at, f_cnt.wrapping_mul(10));
+                let frame = nbiot_frame::uplink(&meter.keys, meter.imei, f_cnt, 1, &payload, false);
+                socket.send_to(&frame, *to)?;
+                sent.nbiot_frames += 1;
+                sent.datagrams += 1;
+                continue;
+            }
+            let device = &devices[slot];
             let pulses = f_cnt.wrapping_mul(7);
             let mut payload = pulses.to_le_bytes().to_vec();
             payload.push(90);
@@ -236,14 +403,28 @@ pub fn run(load: &Load, target: SocketAddr, devices: &[Device]) -> anyhow::Resul
             .encode(&device.keys)?;
             let tmst = (now.duration_since(start).as_micros() as u64 & 0xffff_ffff) as u32;
             let data = STANDARD.encode(&phy);
-            for g in 0..load.gateways {
+            let jitter = load.jitter.as_micros() as u64 + 1;
+            let delays: Vec<Duration> = (0..load.gateways)
+                .map(|_| Duration::from_micros(random.below(jitter)))
+                .collect();
+            let first = delays.iter().min().copied().unwrap_or_default();
+            let time = wall_start + (now + first).duration_since(start);
+            for (g, delay) in (0..load.gateways).zip(delays) {
                 token = token.wrapping_add(1);
-                let delay = Duration::from_micros(random.below(load.jitter.as_micros() as u64 + 1));
-                let datagram =
-                    push_data(gateway_eui(g), token, (&data, phy.len()), tmst, &mut random);
-                pending.push(Reverse((now + delay, g, datagram)));
+                let reception = Reception {
+                    gateway: gateway_eui(g),
+                    token,
+                    data: &data,
+                    size: phy.len(),
+                    tmst,
+                    time,
+                };
+                pending.push(Reverse((
+                    now + delay,
+                    g,
+                    push_data(&reception, &mut random),
+                )));
             }
-            sent.frames += 1;
         }
         while let Some(Reverse((due, _, _))) = pending.peek() {
             if *due > now {
@@ -252,13 +433,11 @@ pub fn run(load: &Load, target: SocketAddr, devices: &[Device]) -> anyhow::Resul
             let Some(Reverse((_, g, datagram))) = pending.pop() else {
                 break;
             };
-            sockets[g as usize].send_to(&datagram, target)?;
+            sockets.gateways[g as usize].send_to(&datagram, target)?;
             sent.datagrams += 1;
         }
-        for socket in &sockets {
-            while socket.recv(&mut discard).is_ok() {}
-        }
-        let next_frame = (sent.frames < frames).then(|| start + interval * sent.frames as u32);
+        sockets.drain(&mut discard);
+        let next_frame = (sent.frames < frames).then(|| due(sent.frames));
         let next_copy = pending.peek().map(|Reverse((due, _, _))| *due);
         if let Some(wake) = [next_frame, next_copy].into_iter().flatten().min() {
             let wait = wake.saturating_duration_since(Instant::now());
@@ -271,6 +450,12 @@ pub fn run(load: &Load, target: SocketAddr, devices: &[Device]) -> anyhow::Resul
     Ok(sent)
 }
 
+/// The last frame counter a run of `frames` frames used (of the devices sent to most).
+pub fn f_cnt_last(load: &Load, frames: u64) -> u64 {
+    let senders = u64::from(load.devices) + u64::from(load.nbiot_meters);
+    u64::from(load.f_cnt_start) + frames.saturating_sub(1) / senders.max(1)
+}
+
 /// `meterd simulate`: writes the exports asked for, then sends the load when there is a target.
 pub fn main(
     load: &Load,
@@ -279,34 +464,36 @@ pub fn main(
     json: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
-        load.gateways > 0 && load.devices > 0,
-        "--gateways and --devices must be at least 1"
+        load.gateways > 0 && u64::from(load.devices) + u64::from(load.nbiot_meters) > 0,
+        "--gateways must be at least 1, and there must be devices or NB-IoT meters"
     );
     anyhow::ensure!(
         load.target.is_some() || export_devices_to.is_some() || export_gateways_to.is_some(),
         "nothing to do: give --target, --export-devices or --export-gateways"
     );
-    let devices = devices(load);
+    let (devices, meters) = (devices(load), meters(load));
     if let Some(path) = export_devices_to {
-        export_devices(&devices, path)?;
+        export_devices(&devices, &meters, path)?;
     }
     if let Some(path) = export_gateways_to {
-        export_gateways(load.gateways, path)?;
+        std::fs::write(path, gateways_csv(load.gateways))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let Some(target) = load.target else {
         return Ok(());
     };
-    let sent = run(load, target, &devices)?;
+    let sent = run(load, target, &devices, &meters)?;
     let seconds = sent.elapsed.as_secs_f64().max(1e-9);
     if json {
         println!(
             "{}",
             json!({
-                "frames": sent.frames, "datagrams": sent.datagrams, "duration_s": seconds,
+                "frames": sent.frames, "nbiot_frames": sent.nbiot_frames,
+                "datagrams": sent.datagrams, "duration_s": seconds,
                 "frames_per_s": sent.frames as f64 / seconds,
                 "datagrams_per_s": sent.datagrams as f64 / seconds,
-                "devices": load.devices, "gateways": load.gateways,
-                "f_cnt_last": load.f_cnt_start as u64 + sent.frames.saturating_sub(1) / u64::from(load.devices),
+                "devices": load.devices, "nbiot_meters": load.nbiot_meters,
+                "gateways": load.gateways, "f_cnt_last": f_cnt_last(load, sent.frames),
             })
         );
     } else {
@@ -339,21 +526,46 @@ mod tests {
     }
 
     #[test]
+    fn imeis_carry_their_luhn_check_digit() {
+        // The IMEI of NBIOT.md's vectors, 35209900176148 with check digit 1.
+        assert_eq!(luhn_check_digit(35_209_900_176_148), 1);
+        assert_eq!(meter(1, 176_148).imei, 352_099_001_761_481);
+    }
+
+    #[test]
+    fn nbiot_payloads_decode_as_archive1() {
+        let now: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+        let codecs = codecs::Codecs::native();
+        let measurements = codecs
+            .decode("archive1", 1, &archive1_payload(now, 1_500))
+            .unwrap();
+        let volume = measurements
+            .iter()
+            .find(|m| m.quantity == schemas::Quantity::Volume)
+            .unwrap();
+        assert_eq!((volume.value, volume.time), (1.5, Some(now)));
+    }
+
+    #[test]
     fn datagrams_are_semtech_udp_version_2() {
         let mut random = Random::new(1);
-        let phy = [0x40, 1, 2];
-        let push = push_data(
-            gateway_eui(1),
-            0x0102,
-            (&STANDARD.encode(phy), 3),
-            5,
-            &mut random,
-        );
+        let data = STANDARD.encode([0x40, 1, 2]);
+        let time: Timestamp = "2026-11-21T10:00:00.25Z".parse().unwrap();
+        let reception = Reception {
+            gateway: gateway_eui(1),
+            token: 0x0102,
+            data: &data,
+            size: 3,
+            tmst: 5,
+            time,
+        };
+        let push = push_data(&reception, &mut random);
         assert_eq!(&push[..4], &[2, 1, 2, 0]);
         assert_eq!(&push[4..12], &gateway_eui(1));
         let json: serde_json::Value = serde_json::from_slice(&push[12..]).unwrap();
         assert_eq!(json["rxpk"][0]["data"], "QAEC");
         assert_eq!(json["rxpk"][0]["size"], 3);
+        assert_eq!(json["rxpk"][0]["time"], "2026-11-21T10:00:00.25Z");
         assert_eq!(pull_data(gateway_eui(2), 9)[..4], [2, 0, 9, 2]);
     }
 }

@@ -8,6 +8,7 @@
 //! the uplink queue fills, and the network server sheds frames, counted, instead of memory
 //! growing without bound.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +23,7 @@ use codecs::Codecs;
 
 use crate::codec_set::CodecSet;
 use crate::decoding;
+use crate::latency::LatencyHistogram;
 use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
 use crate::publish::{Point, Publishers, StoredUplink};
@@ -44,6 +46,10 @@ pub struct IngestMetrics {
     values: AtomicU64,
     status_changes: AtomicU64,
     unassigned: AtomicU64,
+    /// From the earliest time a gateway reports for the frame (LoRaWAN) to the commit.
+    latency_from_gateway: LatencyHistogram,
+    /// From the server's reception of the first copy to the commit.
+    latency_from_reception: LatencyHistogram,
 }
 
 impl IngestMetrics {
@@ -55,6 +61,18 @@ impl IngestMetrics {
     /// Meter readings durably stored since start.
     pub fn readings(&self) -> u64 {
         self.readings.load(Ordering::Relaxed)
+    }
+
+    /// Counts the latencies of uplinks committed at `committed_at`.
+    fn observe(&self, starts: &[LatencyStart], committed_at: Timestamp) {
+        for start in starts {
+            self.latency_from_reception
+                .observe(start.received_at, committed_at);
+            if let Some(gateway_time) = start.gateway_time {
+                self.latency_from_gateway
+                    .observe(gateway_time, committed_at);
+            }
+        }
     }
 
     /// Counts what a committed job stored.
@@ -129,6 +147,32 @@ impl IngestMetrics {
                 ),
             ],
         );
+        let name = "meterd_ingest_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} From a frame's reception (by the gateway's clock, or the server's) to the commit of what it carried.\n# TYPE {name} histogram"
+        );
+        self.latency_from_gateway.render(out, name, "gateway_time");
+        self.latency_from_reception.render(out, name, "received");
+    }
+}
+
+/// When an uplink was received, to measure its latency once it is committed.
+#[derive(Debug, Clone, Copy)]
+struct LatencyStart {
+    received_at: Timestamp,
+    /// The earliest reception time the frame's gateways report.
+    gateway_time: Option<Timestamp>,
+}
+
+impl LatencyStart {
+    fn of(uplink: &Uplink) -> Self {
+        LatencyStart {
+            received_at: uplink.received_at,
+            gateway_time: uplink
+                .lorawan()
+                .and_then(|lorawan| lorawan.rx.iter().filter_map(|rx| rx.gateway_time).min()),
+        }
     }
 }
 
@@ -214,6 +258,7 @@ struct Stored {
     points: Vec<Point>,
     /// The uplinks whose senders wait, stored or not.
     settled: Vec<Settled>,
+    latency: Vec<LatencyStart>,
 }
 
 impl UplinkBatch {
@@ -235,6 +280,7 @@ impl UplinkBatch {
         );
         let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
         stored.uplinks += 1;
+        stored.latency.push(LatencyStart::of(uplink));
         if self.publishers.want_uplinks() {
             stored.points.push(Point::Uplink(Arc::new(StoredUplink {
                 uplink: uplink.clone(),
@@ -305,6 +351,7 @@ impl UplinkBatch {
                     stored.tally.add(&one.tally);
                     stored.points.append(&mut one.points);
                     stored.settled.append(&mut one.settled);
+                    stored.latency.append(&mut one.latency);
                 }
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
@@ -344,6 +391,7 @@ impl Job for UplinkBatch {
             }
             match committed {
                 Ok(()) => {
+                    metrics.observe(&stored.latency, Timestamp::now());
                     metrics.stored.fetch_add(stored.uplinks, Ordering::Relaxed);
                     metrics
                         .codec_errors

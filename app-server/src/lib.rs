@@ -14,7 +14,8 @@
 //! - [`auth`]: API tokens; the bootstrap operator token.
 //! - [`api`]: the HTTP API of `../shared/API.md`, one module per resource.
 //! - [`config`]: the `[api]` and `[storage]` sections.
-//! - [`metrics`]: Prometheus text rendering of the counters.
+//! - [`metrics`]: Prometheus text rendering of the counters; [`latency`]: the ingest latency
+//!   histogram.
 //!
 //! The network server is reached only through [`network::Network`], so this crate does not
 //! depend on it: the binary joins the two.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod decoding;
 pub mod downlinks;
 pub mod ingest;
+pub mod latency;
 pub mod metering;
 pub mod metrics;
 pub mod mqtt;

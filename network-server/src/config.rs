@@ -9,6 +9,10 @@ use serde::Deserialize;
 use crate::netid::NetId;
 use crate::region::RegionalParameters;
 
+/// The UDP sockets' default kernel receive buffer: room for a burst of some 30 000 datagrams
+/// (the kernel counts about 1 KiB per small datagram).
+pub const DEFAULT_RECEIVE_BUFFER: usize = 32 * 1024 * 1024;
+
 /// Settings of the LoRaWAN network server.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,6 +21,9 @@ pub struct NetworkConfig {
     pub region: Region,
     /// Where the Semtech UDP (GWMP) socket listens.
     pub gwmp_bind: SocketAddr,
+    /// The Semtech UDP socket's kernel receive buffer, bytes: room for bursts while the server
+    /// is busy elsewhere (capped by the kernel's `net.core.rmem_max`).
+    pub receive_buffer: usize,
     /// How long copies of a frame from other gateways are awaited after the first one.
     #[serde(with = "humantime_serde")]
     pub dedup_window: Duration,
@@ -108,6 +115,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             region: Region::Ru864,
             gwmp_bind: SocketAddr::from(([0, 0, 0, 0], 1700)),
+            receive_buffer: DEFAULT_RECEIVE_BUFFER,
             dedup_window: Duration::from_millis(200),
             max_pending_frames: 100_000,
             uplink_queue: 10_000,

@@ -28,12 +28,15 @@ pub use server::NbIotServer;
 pub struct NbIotConfig {
     /// Where the NB-IoT UDP socket listens.
     pub bind: SocketAddr,
+    /// The socket's kernel receive buffer, bytes (capped by the kernel's `net.core.rmem_max`).
+    pub receive_buffer: usize,
 }
 
 impl Default for NbIotConfig {
     fn default() -> Self {
         NbIotConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 1701)),
+            receive_buffer: crate::config::DEFAULT_RECEIVE_BUFFER,
         }
     }
 }
