@@ -26,6 +26,7 @@ fn open(dir: &std::path::Path) -> Store {
         data_dir: dir.to_path_buf(),
         max_batch: 10,
         queue: 10,
+        commit_delay: std::time::Duration::ZERO,
     })
     .unwrap()
 }

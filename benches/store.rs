@@ -39,6 +39,7 @@ fn populated(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Store 
         data_dir: dir.to_path_buf(),
         max_batch: 1_000,
         queue: 1_000,
+        commit_delay: std::time::Duration::ZERO,
     })
     .unwrap();
     runtime

@@ -42,6 +42,9 @@ pub struct StorageConfig {
     pub max_batch: usize,
     /// Write jobs waiting for the writer at most; ingest waits beyond it.
     pub queue: usize,
+    /// How long the writer gathers jobs after the first before it commits them together.
+    #[serde(with = "humantime_serde")]
+    pub commit_delay: Duration,
     /// Uplinks handed to the store and not yet committed, at most; beyond it ingest waits and
     /// the uplink queue fills.
     pub ingest_in_flight: usize,
@@ -58,6 +61,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("data"),
             max_batch: 1_000,
             queue: 1_000,
+            commit_delay: Duration::from_millis(10),
             ingest_in_flight: 20_000,
             status_interval: Duration::from_secs(30),
             retention: RetentionConfig::default(),
@@ -72,6 +76,7 @@ impl StorageConfig {
             data_dir: self.data_dir.clone(),
             max_batch: self.max_batch,
             queue: self.queue,
+            commit_delay: self.commit_delay,
         }
     }
 }

@@ -32,6 +32,7 @@ async fn house(timezone: &str, distribute_excess_odn: bool) -> Fixture {
         data_dir: dir.path().to_path_buf(),
         max_batch: 100,
         queue: 100,
+        commit_delay: std::time::Duration::ZERO,
     })
     .unwrap();
     let new = NewHouse {

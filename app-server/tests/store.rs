@@ -13,6 +13,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         data_dir: dir.to_path_buf(),
         max_batch: 100,
         queue: 100,
+        commit_delay: std::time::Duration::ZERO,
     }
 }
 

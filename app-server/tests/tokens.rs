@@ -13,6 +13,7 @@ async fn a_token_stands_for_its_user_until_it_expires_or_is_revoked() {
         data_dir: dir.path().to_path_buf(),
         max_batch: 10,
         queue: 10,
+        commit_delay: std::time::Duration::ZERO,
     })
     .unwrap();
     let now = Timestamp::from_second(1_800_000_000).unwrap();

@@ -149,7 +149,8 @@ pub struct DeviceState {
 pub struct Device {
     pub dev_eui: DevEui,
     pub mac_version: MacVersion,
-    pub join: Option<Mutex<JoinState>>,
+    /// Boxed: most metering devices are ABP, and a million of them should not carry the room.
+    pub join: Option<Box<Mutex<JoinState>>>,
     pub state: Mutex<DeviceState>,
 }
 
@@ -181,7 +182,10 @@ impl Devices {
         let device = Device {
             dev_eui: record.dev_eui,
             mac_version: record.mac_version,
-            join: record.join.as_ref().map(|c| Mutex::new(JoinState::new(c))),
+            join: record
+                .join
+                .as_ref()
+                .map(|c| Box::new(Mutex::new(JoinState::new(c)))),
             state: Mutex::new(state),
         };
         self.by_dev_eui.insert(record.dev_eui, Arc::new(device));

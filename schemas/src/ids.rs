@@ -71,11 +71,12 @@ macro_rules! hex_id {
         }
 
         impl fmt::Display for $name {
+            /// Lower-case hex, written at once: identifiers are formatted for every stored
+            /// uplink, and a `write!` per byte was a visible share of the store's time.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                for byte in self.0 {
-                    write!(f, "{byte:02x}")?;
-                }
-                Ok(())
+                let mut text = [0u8; $len * 2];
+                hex::encode_to_slice(self.0, &mut text).map_err(|_| fmt::Error)?;
+                f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
             }
         }
 

@@ -34,8 +34,17 @@ pub use writer::{Completion, Job, StoreMetrics, Writer, in_savepoint};
 /// statements; with fewer kept, each uplink would parse SQL again.
 const STATEMENT_CACHE: usize = 128;
 
-/// Page cache per connection, KiB.
-const PAGE_CACHE_KIB: i64 = 64 * 1024;
+/// The writer's page cache, KiB: SQLite's default of 2 MiB holds less than the pages one group
+/// commit of uplinks touches across devices, readings and the archive.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Each read connection's page cache, KiB: reads are served from the kernel's page cache as
+/// well, and one connection per concurrent request is kept.
+const READER_CACHE_KIB: i64 = 8 * 1024;
+/// WAL pages after which the writer checkpoints (SQLite's default is 1 000, 4 MiB). A page
+/// changed by many commits in between is copied into the database once; every device's
+/// readings, values and archive end in pages of their own, so with thousands of devices a
+/// small WAL copies nearly every page it received.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// File name of the database inside the data directory.
 const DATABASE_FILE: &str = "meterd.sqlite3";
@@ -82,6 +91,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Jobs waiting for the writer at most; submitters wait beyond it.
     pub queue: usize,
+    /// How long the writer gathers jobs after the first before committing them together.
+    pub commit_delay: std::time::Duration,
 }
 
 /// A handle to the store; cheap to clone.
@@ -99,10 +110,11 @@ impl Store {
             message: error.to_string(),
         })?;
         let path = options.data_dir.join(DATABASE_FILE);
-        let mut connection = open_connection(&path, OpenFlags::default())?;
+        let mut connection = open_connection(&path, OpenFlags::default(), WRITER_CACHE_KIB)?;
+        connection.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         migrations::run(&mut connection)?;
         Ok(Store {
-            writer: Writer::start(connection, options.max_batch, options.queue)?,
+            writer: Writer::start(connection, options)?,
             readers: Arc::new(ReadPool {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -157,7 +169,11 @@ impl ReadPool {
         let connection = match pooled {
             Some(connection) => connection,
             None => {
-                let connection = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                let connection = open_connection(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    READER_CACHE_KIB,
+                )?;
                 connection.pragma_update(None, "query_only", true)?;
                 connection
             }
@@ -169,7 +185,11 @@ impl ReadPool {
 }
 
 /// Opens a connection with the settings every connection shares.
-fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+fn open_connection(
+    path: &Path,
+    flags: OpenFlags,
+    cache_kib: i64,
+) -> Result<Connection, StoreError> {
     let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -183,9 +203,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreErr
     )?;
     // Savepoints keep the pages they change in a sub-journal; in memory, not a temporary file.
     connection.pragma_update(None, "temp_store", "MEMORY")?;
-    // The page cache (negative: KiB). SQLite's default of 2 MiB holds less than the pages one
-    // group commit of uplinks touches across devices, readings and the archive.
-    connection.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
+    // The page cache (negative: KiB).
+    connection.pragma_update(None, "cache_size", -cache_kib)?;
     connection.pragma_update(None, "foreign_keys", true)?;
     Ok(connection)
 }

@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{StoreError, StoreOptions};
 use crate::metrics::render_counters;
+
+/// How often the queue is looked at while jobs are gathered.
+const GATHER_POLL: Duration = Duration::from_millis(1);
 
 /// Called with the commit's outcome once the job's transaction has ended.
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -103,17 +107,20 @@ impl Writer {
     /// Starts the writer thread on `connection`.
     pub(super) fn start(
         connection: Connection,
-        max_batch: usize,
-        queue: usize,
+        options: &StoreOptions,
     ) -> Result<Self, StoreError> {
-        let (jobs, receiver) = mpsc::channel(queue.max(1));
+        let (jobs, receiver) = mpsc::channel(options.queue.max(1));
+        let gathering = Gathering {
+            max_batch: options.max_batch.max(1),
+            delay: options.commit_delay,
+        };
         let (finished, done) = oneshot::channel();
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = Arc::clone(&metrics);
         std::thread::Builder::new()
             .name("meterd-store-writer".into())
             .spawn(move || {
-                run(connection, receiver, max_batch.max(1), &thread_metrics);
+                run(connection, receiver, gathering, &thread_metrics);
                 let _ = finished.send(());
             })
             .map_err(|error| StoreError::Thread(error.to_string()))?;
@@ -188,20 +195,40 @@ pub fn in_savepoint<T>(
     result
 }
 
+/// How the writer gathers jobs into one transaction.
+#[derive(Debug, Clone, Copy)]
+struct Gathering {
+    max_batch: usize,
+    /// After the first job arrives, others are awaited this long (or until `max_batch`). A
+    /// commit's fixed cost (the sync, the WAL frames of pages every commit touches, SQLite's
+    /// page-cache bookkeeping) is then shared by more jobs: under a steady trickle of uplinks,
+    /// committing at once made commits of a handful of uplinks each, and the writer fell behind
+    /// at a quarter of its batched speed.
+    delay: Duration,
+}
+
 fn run(
     mut connection: Connection,
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
-    max_batch: usize,
+    gathering: Gathering,
     metrics: &StoreMetrics,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
+    let mut batch = Vec::with_capacity(gathering.max_batch);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let deadline = Instant::now() + gathering.delay;
+        loop {
+            while batch.len() < gathering.max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if batch.len() >= gathering.max_batch || left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(GATHER_POLL));
         }
         commit_batch(&mut connection, &mut batch, metrics);
     }

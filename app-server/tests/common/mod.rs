@@ -22,6 +22,7 @@ pub fn open(dir: &std::path::Path) -> Store {
         data_dir: dir.to_path_buf(),
         max_batch: 100,
         queue: 100,
+        commit_delay: std::time::Duration::ZERO,
     })
     .unwrap()
 }

@@ -106,11 +106,11 @@ impl JoinAccept {
     }
 }
 
-/// The ciphers of a device's root key (AppKey), keyed once per device.
+/// A device's root key (AppKey); its ciphers are keyed per use (joins are rare, and key
+/// schedules would cost over a KiB per device).
 #[derive(Clone)]
 pub struct RootKeys {
-    mac: Cmac<Aes128>,
-    aes: Aes128,
+    key: [u8; 16],
 }
 
 impl std::fmt::Debug for RootKeys {
@@ -121,15 +121,17 @@ impl std::fmt::Debug for RootKeys {
 
 impl RootKeys {
     pub fn new(app_key: &AppKey) -> Self {
-        let key = GenericArray::from_slice(app_key.as_bytes());
         RootKeys {
-            mac: <Cmac<Aes128> as KeyInit>::new(key),
-            aes: Aes128::new(key),
+            key: *app_key.as_bytes(),
         }
     }
 
+    fn aes(&self) -> Aes128 {
+        Aes128::new(GenericArray::from_slice(&self.key))
+    }
+
     fn cmac(&self, bytes: &[u8]) -> [u8; 4] {
-        let mut mac = self.mac.clone();
+        let mut mac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(&self.key));
         mac.update(bytes);
         let tag = mac.finalize().into_bytes();
         [tag[0], tag[1], tag[2], tag[3]]
@@ -145,9 +147,10 @@ impl RootKeys {
         let mut bytes = accept.plaintext();
         let mic = self.cmac(&bytes);
         bytes.extend_from_slice(&mic);
+        let aes = self.aes();
         // 16 or 32 bytes after the MHDR: whole AES blocks.
         for block in bytes[1..].chunks_exact_mut(16) {
-            self.aes.decrypt_block(GenericArray::from_mut_slice(block));
+            aes.decrypt_block(GenericArray::from_mut_slice(block));
         }
         bytes
     }
@@ -159,6 +162,7 @@ impl RootKeys {
         net_id: NetId,
         dev_nonce: u16,
     ) -> (NwkSKey, AppSKey) {
+        let aes = self.aes();
         let derive = |kind: u8| {
             let mut block = [0u8; 16];
             block[0] = kind;
@@ -166,7 +170,7 @@ impl RootKeys {
             block[4..7].copy_from_slice(&net_id.to_wire());
             block[7..9].copy_from_slice(&dev_nonce.to_le_bytes());
             let mut block = GenericArray::from(block);
-            self.aes.encrypt_block(&mut block);
+            aes.encrypt_block(&mut block);
             block.into()
         };
         (
