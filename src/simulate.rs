@@ -28,6 +28,8 @@ use serde_json::json;
 
 /// How often each gateway says it is alive (and gives the server its downlink address).
 const KEEPALIVE: Duration = Duration::from_secs(10);
+/// NB-IoT meters with distinct IMEIs.
+const MAX_NBIOT_METERS: u32 = 1_000_000;
 /// The FPort of the generated `pulse1` frames.
 const F_PORT: u8 = 1;
 
@@ -143,7 +145,7 @@ pub struct Meter {
 /// digit.
 fn meter(seed: u64, n: u32) -> Meter {
     let mut random = Random::new(seed ^ (u64::from(n) << 20) ^ 0x1b10);
-    let body = 35_209_900_000_000 + u64::from(n % 1_000_000);
+    let body = 35_209_900_000_000 + u64::from(n % MAX_NBIOT_METERS);
     let imei = body * 10 + luhn_check_digit(body);
     let key = random.key();
     Meter {
@@ -456,6 +458,19 @@ pub fn f_cnt_last(load: &Load, frames: u64) -> u64 {
     u64::from(load.f_cnt_start) + frames.saturating_sub(1) / senders.max(1)
 }
 
+/// Refuses loads that cannot be generated.
+pub fn check(load: &Load) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        load.gateways > 0 && u64::from(load.devices) + u64::from(load.nbiot_meters) > 0,
+        "--gateways must be at least 1, and there must be devices or NB-IoT meters"
+    );
+    anyhow::ensure!(
+        load.nbiot_meters <= MAX_NBIOT_METERS,
+        "at most {MAX_NBIOT_METERS} NB-IoT meters (their IMEIs have six digits of serial)"
+    );
+    Ok(())
+}
+
 /// `meterd simulate`: writes the exports asked for, then sends the load when there is a target.
 pub fn main(
     load: &Load,
@@ -463,10 +478,7 @@ pub fn main(
     export_gateways_to: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        load.gateways > 0 && u64::from(load.devices) + u64::from(load.nbiot_meters) > 0,
-        "--gateways must be at least 1, and there must be devices or NB-IoT meters"
-    );
+    check(load)?;
     anyhow::ensure!(
         load.target.is_some() || export_devices_to.is_some() || export_gateways_to.is_some(),
         "nothing to do: give --target, --export-devices or --export-gateways"

@@ -51,10 +51,7 @@ pub struct Options {
 /// Runs the benchmark and prints its report.
 pub fn main(options: &Options) -> anyhow::Result<()> {
     let load = &options.load;
-    ensure!(
-        load.gateways > 0 && u64::from(load.devices) + u64::from(load.nbiot_meters) > 0,
-        "--gateways must be at least 1, and there must be devices or NB-IoT meters"
-    );
+    simulate::check(load)?;
     ensure!(load.rate > 0, "--rate must be at least 1");
     let dir = tempfile::Builder::new()
         .prefix("meterd-bench-")
