@@ -235,21 +235,18 @@ pub fn balances(
         config,
         known: HashMap::new(),
     };
+    let context = Interval {
+        connection,
+        house,
+        resource,
+        zone: &zone,
+        meters: &meters,
+        apartment_of: &apartment_of,
+        apartments: &apartments,
+    };
     boundaries
         .windows(2)
-        .map(|interval| {
-            let (from, to) = (interval[0], interval[1]);
-            let context = Interval {
-                connection,
-                house,
-                resource,
-                zone: &zone,
-                meters: &meters,
-                apartment_of: &apartment_of,
-                apartments: &apartments,
-            };
-            context.balance(from, to, &mut indexes)
-        })
+        .map(|interval| context.balance(interval[0], interval[1], &mut indexes))
         .collect()
 }
 
@@ -339,10 +336,10 @@ impl Interval<'_> {
             .max()
             .unwrap_or(Quality::Missing);
         let odn = house_consumption.map(|house| house - apartments_sum - premises_sum);
-        let norm = house.odn_norms.get(&resource).copied().unwrap_or(0.0);
-        let odn_normative = norm * house.common_area * months_between(from, to, zone);
+        let norm = house.new.odn_norms.get(&resource).copied().unwrap_or(0.0);
+        let odn_normative = norm * house.new.common_area * months_between(from, to, zone);
         let positive = odn.map_or(0.0, |odn| odn.max(0.0));
-        let odn_distributed = match house.distribute_excess_odn {
+        let odn_distributed = match house.new.distribute_excess_odn {
             true => positive,
             false => positive.min(odn_normative),
         };

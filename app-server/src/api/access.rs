@@ -29,10 +29,10 @@ pub(super) fn registrar(caller: &Caller) -> Result<(), ApiError> {
 pub(super) fn sees_house(caller: &Caller, house: &House) -> bool {
     match caller {
         Caller::Operator => true,
-        Caller::Manager { organisation_id } => house.organisation_id == Some(*organisation_id),
+        Caller::Manager { organisation_id } => house.new.organisation_id == Some(*organisation_id),
         Caller::Supplier {
             organisation_id, ..
-        } => house.suppliers.contains(organisation_id),
+        } => house.new.suppliers.contains(organisation_id),
         Caller::Resident { house_id, .. } => house.id == *house_id,
     }
 }

@@ -266,7 +266,7 @@ pub(super) async fn profile(
         .ok_or_else(|| ApiError::NotFound(format!("meter {id}")))?;
     let zone = house.zone()?;
     let config = state.time_service;
-    let (meter_id, unit) = (meter.id, meter.new.unit);
+    let (meter_id, unit) = (meter.id, meter.unit);
     let items = state
         .store
         .read(move |c| {

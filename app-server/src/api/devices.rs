@@ -149,22 +149,29 @@ pub(super) async fn create(
     state
         .store
         .writer()
-        .write_or_refuse(move |c| {
-            if let Err(refused) = check_organisation(c, stored.organisation_id)? {
-                return Ok(Err(refused));
-            }
-            if devices::exists(c, &id.to_string())? {
-                return Ok(Err(ApiError::Conflict(format!(
-                    "device {id} already exists"
-                ))));
-            }
-            devices::insert(c, &stored)?;
-            Ok(Ok(()))
-        })
+        .write_or_refuse(move |c| insert_new(c, &stored))
         .await??;
     state.network.register_device(&device.record());
     let row = find(&state, &caller, &id.to_string()).await?;
     Ok((StatusCode::CREATED, Json(DeviceView::new(row, None))))
+}
+
+/// Stores a new device: its organisation must be a management company, and its id new.
+pub(super) fn insert_new(
+    connection: &Connection,
+    device: &NewDevice,
+) -> Result<Result<(), ApiError>, StoreError> {
+    if let Err(refused) = check_organisation(connection, device.organisation_id)? {
+        return Ok(Err(refused));
+    }
+    let id = device.id();
+    if devices::exists(connection, &id.to_string())? {
+        return Ok(Err(ApiError::Conflict(format!(
+            "device {id} already exists"
+        ))));
+    }
+    devices::insert(connection, device)?;
+    Ok(Ok(()))
 }
 
 /// A model the codecs in force decode, else 422.

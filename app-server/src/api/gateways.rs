@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
+use rusqlite::Connection;
 use schemas::{GatewayEui, GatewayRecord, GatewayRuntime, Region};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ use super::access::operator_only;
 use super::validate::patched;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page};
 use crate::auth::Caller;
+use crate::store::StoreError;
 use crate::store::gateways::{self, GatewayRow};
 
 /// The body of `POST /api/v1/gateways`.
@@ -72,18 +74,29 @@ pub(super) async fn create(
     state
         .store
         .writer()
-        .write(move |t| gateways::insert(t, &inserted))
-        .await
-        .map_err(|error| match error.is_duplicate() {
-            true => ApiError::Conflict(format!("gateway {} already exists", row.gateway_eui)),
-            false => ApiError::Store(error),
-        })?;
+        .write_or_refuse(move |c| insert_new(c, &inserted))
+        .await??;
     state.network.register_gateway(GatewayRecord {
         gateway_eui: row.gateway_eui,
         region: row.region,
     });
     let live = state.network.gateway_runtime(&row.gateway_eui);
     Ok((StatusCode::CREATED, Json(GatewayView::new(row, live))))
+}
+
+/// Stores a new gateway; its EUI must be new.
+pub(super) fn insert_new(
+    connection: &Connection,
+    gateway: &GatewayRow,
+) -> Result<Result<(), ApiError>, StoreError> {
+    if gateways::get(connection, gateway.gateway_eui)?.is_some() {
+        return Ok(Err(ApiError::Conflict(format!(
+            "gateway {} already exists",
+            gateway.gateway_eui
+        ))));
+    }
+    gateways::insert(connection, gateway)?;
+    Ok(Ok(()))
 }
 
 pub(super) fn validate(body: NewGateway, default_region: Region) -> Result<GatewayRow, ApiError> {

@@ -277,16 +277,24 @@ pub(super) async fn create_apartment(
     state
         .store
         .writer()
-        .write(move |c| houses::insert_apartment(c, &stored))
-        .await
-        .map_err(|error| match error.is_duplicate() {
-            true => ApiError::Conflict(format!(
-                "house {} already has an apartment or premise {:?}",
-                apartment.house_id, apartment.number
-            )),
-            false => ApiError::Store(error),
-        })?;
+        .write_or_refuse(move |c| insert_new_apartment(c, &stored))
+        .await??;
     Ok((StatusCode::CREATED, Json(apartment)))
+}
+
+/// Stores a new apartment or premise; its number must be new in its house.
+pub(super) fn insert_new_apartment(
+    connection: &Connection,
+    apartment: &Apartment,
+) -> Result<Result<(), ApiError>, StoreError> {
+    if houses::get_apartment(connection, apartment.house_id, &apartment.number)?.is_some() {
+        return Ok(Err(ApiError::Conflict(format!(
+            "house {} already has an apartment or premise {:?}",
+            apartment.house_id, apartment.number
+        ))));
+    }
+    houses::insert_apartment(connection, apartment)?;
+    Ok(Ok(()))
 }
 
 pub(super) async fn list_apartments(

@@ -1,7 +1,7 @@
 //! `POST /api/v1/import/{gateways,devices,apartments,meters}`: a district registered from one CSV
-//! file. The
-//! header row names the fields of the create body; every row is checked as its create request
-//! would be, and either all rows are stored or none, with every bad row named by its line.
+//! file. The header row names the fields of the create body; every row is checked as its create
+//! request would be, and either all rows are stored or none, with every bad row named by its
+//! line.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -20,11 +20,11 @@ use super::error::RowError;
 use super::{ApiError, AppState, devices, gateways, houses, meters};
 use crate::auth::Caller;
 use crate::publish::Point;
+use crate::store::StoreError;
 use crate::store::devices::{NewDevice, Registration};
 use crate::store::gateways::GatewayRow;
 use crate::store::houses::{self as house_store, Apartment};
 use crate::store::meters::NewMeter;
-use crate::store::{StoreError, devices as device_store, gateways as gateway_store};
 
 /// Largest import body: about half a million meter rows.
 pub(super) const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
@@ -52,6 +52,23 @@ const NUMBER_FIELDS: &[&str] = &[
 
 /// Fields whose cells are `true` or `false`.
 const BOOLEAN_FIELDS: &[&str] = &["residential"];
+
+/// A non-empty cell as the JSON value its field takes.
+fn cell_value(field: &str, cell: &str) -> Result<Value, String> {
+    if NUMBER_FIELDS.contains(&field) {
+        return serde_json::from_str::<serde_json::Number>(cell)
+            .map(Value::Number)
+            .map_err(|_| format!("{field}: {cell:?} is not a number"));
+    }
+    if BOOLEAN_FIELDS.contains(&field) {
+        return match cell.to_ascii_lowercase().as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("{field}: {cell:?} is not true or false")),
+        };
+    }
+    Ok(Value::String(cell.to_owned()))
+}
 
 /// One data row, as the JSON body of its create request.
 struct Row {
@@ -101,37 +118,15 @@ fn read_rows(data: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), ApiError> {
             });
             continue;
         }
-        let mut body = Map::new();
-        let mut bad = None;
-        for (field, cell) in header.iter().zip(record.iter()) {
-            if cell.is_empty() {
-                continue;
-            }
-            let value = if NUMBER_FIELDS.contains(&field.as_str()) {
-                match serde_json::from_str::<serde_json::Number>(cell) {
-                    Ok(number) => Value::Number(number),
-                    Err(_) => {
-                        bad = Some(format!("{field}: {cell:?} is not a number"));
-                        break;
-                    }
-                }
-            } else if BOOLEAN_FIELDS.contains(&field.as_str()) {
-                match cell.to_ascii_lowercase().as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    _ => {
-                        bad = Some(format!("{field}: {cell:?} is not true or false"));
-                        break;
-                    }
-                }
-            } else {
-                Value::String(cell.to_owned())
-            };
-            body.insert(field.clone(), value);
-        }
-        match bad {
-            Some(reason) => errors.push(RowError { line, reason }),
-            None => rows.push(Row { line, body }),
+        let body: Result<Map<String, Value>, String> = header
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, cell)| !cell.is_empty())
+            .map(|(field, cell)| Ok((field.clone(), cell_value(field, cell)?)))
+            .collect();
+        match body {
+            Ok(body) => rows.push(Row { line, body }),
+            Err(reason) => errors.push(RowError { line, reason }),
         }
     }
     if rows.is_empty() && errors.is_empty() {
@@ -186,13 +181,14 @@ async fn store_all<T: Send + 'static>(
     outcome.map_err(ApiError::InvalidRows)
 }
 
-/// Splits checked rows into the good ones (with their lines) and the errors.
+/// Splits checked rows into the good ones (with their lines) and the errors, added to those of
+/// the rows that could not be read.
 fn partition<T>(
     rows: &[Row],
+    mut errors: Vec<RowError>,
     check: impl Fn(&Row) -> Result<T, RowError>,
 ) -> (Vec<(u64, T)>, Vec<RowError>) {
     let mut good = Vec::new();
-    let mut errors = Vec::new();
     for row in rows {
         match check(row) {
             Ok(value) => good.push((row.line, value)),
@@ -223,35 +219,23 @@ pub(super) async fn import(
                 .to_ascii_lowercase()
                 .starts_with("text/csv")
         });
-    if !matches!(
-        kind.as_str(),
-        "gateways" | "devices" | "apartments" | "meters"
-    ) {
+    let Some(kind) = ["gateways", "devices", "apartments", "meters"]
+        .into_iter()
+        .find(|known| *known == kind)
+    else {
         return Err(ApiError::NotFound(format!("import of {kind}")));
-    }
+    };
     if !is_csv {
         return Err(ApiError::Malformed(
             "an import is sent with Content-Type: text/csv".into(),
         ));
     }
     let (rows, errors) = read_rows(&body)?;
-    let (kind, items) = match kind.as_str() {
-        "gateways" => (
-            "gateways",
-            import_gateways(&state, &caller, &rows, errors).await?,
-        ),
-        "devices" => (
-            "devices",
-            import_devices(&state, &caller, &rows, errors).await?,
-        ),
-        "apartments" => (
-            "apartments",
-            import_apartments(&state, caller, &rows, errors).await?,
-        ),
-        _ => (
-            "meters",
-            import_meters(&state, caller, &rows, errors).await?,
-        ),
+    let items = match kind {
+        "gateways" => import_gateways(&state, &caller, &rows, errors).await?,
+        "devices" => import_devices(&state, &caller, &rows, errors).await?,
+        "apartments" => import_apartments(&state, caller, &rows, errors).await?,
+        _ => import_meters(&state, caller, &rows, errors).await?,
     };
     Ok((
         StatusCode::CREATED,
@@ -271,19 +255,12 @@ async fn import_gateways(
 ) -> Result<Vec<Value>, ApiError> {
     operator_only(caller)?;
     let region = state.default_region;
-    let (good, mut all_errors) = partition(rows, |row| {
+    let (good, all_errors) = partition(rows, errors, |row| {
         checked(row, |body| gateways::validate(body, region))
     });
-    all_errors.extend(errors);
     let (stored, keys) = store_all(state, good, all_errors, |c, gateway: &GatewayRow| {
-        if gateway_store::get(c, gateway.gateway_eui)?.is_some() {
-            return Ok(Err(ApiError::Conflict(format!(
-                "gateway {} already exists",
-                gateway.gateway_eui
-            ))));
-        }
-        gateway_store::insert(c, gateway)?;
-        Ok(Ok(Value::String(gateway.gateway_eui.to_string())))
+        Ok(gateways::insert_new(c, gateway)?
+            .map(|()| Value::String(gateway.gateway_eui.to_string())))
     })
     .await?;
     for gateway in stored {
@@ -301,26 +278,15 @@ async fn import_devices(
     rows: &[Row],
     errors: Vec<RowError>,
 ) -> Result<Vec<Value>, ApiError> {
-    let (good, mut all_errors) = partition(rows, |row| {
+    let (good, all_errors) = partition(rows, errors, |row| {
         checked(row, |body| {
             let device = devices::validate(body, caller)?;
             devices::check_model(state, &device.model)?;
             Ok(device)
         })
     });
-    all_errors.extend(errors);
     let (stored, keys) = store_all(state, good, all_errors, |c, device: &NewDevice| {
-        if let Err(refused) = devices::check_organisation(c, device.organisation_id)? {
-            return Ok(Err(refused));
-        }
-        let id = device.id();
-        if device_store::exists(c, &id.to_string())? {
-            return Ok(Err(ApiError::Conflict(format!(
-                "device {id} already exists"
-            ))));
-        }
-        device_store::insert(c, device)?;
-        Ok(Ok(Value::String(id.to_string())))
+        Ok(devices::insert_new(c, device)?.map(|()| Value::String(device.id().to_string())))
     })
     .await?;
     for device in stored {
@@ -336,8 +302,8 @@ async fn import_apartments(
     rows: &[Row],
     errors: Vec<RowError>,
 ) -> Result<Vec<Value>, ApiError> {
-    let (good, mut all_errors) = partition(rows, |row| checked(row, houses::validate_apartment));
-    all_errors.extend(errors);
+    let (good, all_errors) =
+        partition(rows, errors, |row| checked(row, houses::validate_apartment));
     let (_, keys) = store_all(state, good, all_errors, move |c, apartment: &Apartment| {
         let house = house_store::get_house(c, apartment.house_id)?;
         if !house.is_some_and(|house| sees_house(&caller, &house)) {
@@ -346,17 +312,8 @@ async fn import_apartments(
                 apartment.house_id
             ))));
         }
-        if house_store::get_apartment(c, apartment.house_id, &apartment.number)?.is_some() {
-            return Ok(Err(ApiError::Conflict(format!(
-                "house {} already has an apartment or premise {:?}",
-                apartment.house_id, apartment.number
-            ))));
-        }
-        house_store::insert_apartment(c, apartment)?;
-        Ok(Ok(serde_json::json!([
-            apartment.house_id,
-            apartment.number
-        ])))
+        Ok(houses::insert_new_apartment(c, apartment)?
+            .map(|()| serde_json::json!([apartment.house_id, apartment.number])))
     })
     .await?;
     Ok(keys)
@@ -368,8 +325,7 @@ async fn import_meters(
     rows: &[Row],
     errors: Vec<RowError>,
 ) -> Result<Vec<Value>, ApiError> {
-    let (good, mut all_errors) = partition(rows, |row| checked(row, meters::validate));
-    all_errors.extend(errors);
+    let (good, all_errors) = partition(rows, errors, |row| checked(row, meters::validate));
     let (stored, keys) = store_all(state, good, all_errors, move |c, meter: &NewMeter| {
         if let Err(refused) = meters::check_references(c, &caller, meter)? {
             return Ok(Err(refused));

@@ -68,7 +68,7 @@ pub(super) async fn list(
         .await?;
     Ok(Json(ReadingsView {
         meter_id,
-        unit: meter.new.unit,
+        unit: meter.unit,
         items,
         total,
     }))
@@ -177,7 +177,7 @@ pub(super) async fn create(
         StatusCode::CREATED,
         Json(ReadingsView {
             meter_id,
-            unit: meter.new.unit,
+            unit: meter.unit,
             total: items.len() as u64,
             items,
         }),

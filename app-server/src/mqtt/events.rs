@@ -19,9 +19,24 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
+impl Message {
+    /// A message carrying `payload` as JSON.
+    pub fn json(topic: String, payload: &Value) -> Self {
+        Message {
+            topic,
+            payload: payload.to_string().into_bytes(),
+        }
+    }
+}
+
 /// Topic of a device event: `application/{application}/device/{dev_eui}/event/{event}`; an
 /// NB-IoT meter's IMEI stands where ChirpStack puts the DevEUI.
-pub fn device_topic(prefix: &str, application: &str, device: DeviceId, event: &str) -> String {
+pub fn device_topic(
+    prefix: &str,
+    application: &str,
+    device: impl std::fmt::Display,
+    event: &str,
+) -> String {
     format!("{prefix}application/{application}/device/{device}/event/{event}")
 }
 
@@ -151,10 +166,7 @@ pub fn command_refused(
         "description": reason,
         "context": {},
     });
-    Message {
-        topic: format!("{prefix}application/{application}/device/{device}/event/log"),
-        payload: payload.to_string().into_bytes(),
-    }
+    Message::json(device_topic(prefix, application, device, "log"), &payload)
 }
 
 /// `event/join`.
@@ -233,17 +245,13 @@ pub fn is_published(point: &Point) -> bool {
 /// The messages of a stored point: an uplink's `event/up` (and `event/log` when its codec
 /// failed), a reading's or an alarm's metering topic.
 pub fn of_point(prefix: &str, point: &Point) -> Vec<Message> {
-    let json = |topic: String, payload: Value| Message {
-        topic,
-        payload: payload.to_string().into_bytes(),
-    };
     let Point::Uplink(stored) = point else {
         return metering(prefix, point).into_iter().collect();
     };
     let (application, device) = (&stored.application, stored.uplink.device);
-    let mut messages = vec![json(
+    let mut messages = vec![Message::json(
         device_topic(prefix, application, device, "up"),
-        up(stored),
+        &up(stored),
     )];
     if let Some(error) = &stored.codec_error {
         let log = log(
@@ -254,7 +262,10 @@ pub fn of_point(prefix: &str, point: &Point) -> Vec<Message> {
             error,
             stored.uplink.received_at,
         );
-        messages.push(json(device_topic(prefix, application, device, "log"), log));
+        messages.push(Message::json(
+            device_topic(prefix, application, device, "log"),
+            &log,
+        ));
     }
     messages
 }
@@ -294,8 +305,5 @@ fn metering(prefix: &str, point: &Point) -> Option<Message> {
         ),
         Point::Value { .. } | Point::Uplink(_) => return None,
     };
-    Some(Message {
-        topic,
-        payload: payload.to_string().into_bytes(),
-    })
+    Some(Message::json(topic, &payload))
 }

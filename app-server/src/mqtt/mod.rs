@@ -197,10 +197,7 @@ impl Mqtt {
     }
 
     fn send_json(&self, topic: String, payload: &serde_json::Value) {
-        self.send(Outgoing::Ready(Message {
-            topic,
-            payload: payload.to_string().into_bytes(),
-        }));
+        self.send(Outgoing::Ready(Message::json(topic, payload)));
     }
 
     fn device_topic(&self, application: &str, device: DeviceId, event: &str) -> String {
@@ -230,12 +227,11 @@ impl Mqtt {
                 at,
                 ..
             } => {
-                let device = DeviceId::from(dev_eui);
-                if let Some(application) = self.application(device).await? {
-                    let payload =
-                        events::join(&application, device, &session.dev_addr.to_string(), at);
-                    self.send_json(self.device_topic(&application, device, "join"), &payload);
-                }
+                let dev_addr = session.dev_addr.to_string();
+                self.send_to_owner(dev_eui.into(), "join", |application, device| {
+                    events::join(application, device, &dev_addr, at)
+                })
+                .await?;
             }
             NetworkEvent::DeviceStatus {
                 dev_eui,
@@ -243,11 +239,10 @@ impl Mqtt {
                 margin_db,
                 at,
             } => {
-                let device = DeviceId::from(dev_eui);
-                if let Some(application) = self.application(device).await? {
-                    let payload = events::status(&application, device, battery, margin_db, at);
-                    self.send_json(self.device_topic(&application, device, "status"), &payload);
-                }
+                self.send_to_owner(dev_eui.into(), "status", |application, device| {
+                    events::status(application, device, battery, margin_db, at)
+                })
+                .await?;
             }
             NetworkEvent::Queue {
                 id,
@@ -300,12 +295,10 @@ impl Mqtt {
                 at,
                 ..
             } => {
-                let device = DeviceId::from(imei);
-                if let Some(application) = self.application(device).await? {
-                    let payload =
-                        events::txack(&application, device, item_id, Some(f_cnt_down), at);
-                    self.send_json(self.device_topic(&application, device, "txack"), &payload);
-                }
+                self.send_to_owner(imei.into(), "txack", |application, device| {
+                    events::txack(application, device, item_id, Some(f_cnt_down), at)
+                })
+                .await?;
             }
             NetworkEvent::Refused {
                 dev_eui,
@@ -341,6 +334,21 @@ impl Mqtt {
                 }
             }
             NetworkEvent::DownlinkCounter { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Sends the device's `event`, its payload made for the device's application; nothing for
+    /// a device no longer registered.
+    async fn send_to_owner(
+        &self,
+        device: DeviceId,
+        event: &str,
+        payload: impl FnOnce(&str, DeviceId) -> serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let Some(application) = self.application(device).await? {
+            let payload = payload(&application, device);
+            self.send_json(self.device_topic(&application, device, event), &payload);
         }
         Ok(())
     }

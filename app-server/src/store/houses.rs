@@ -58,22 +58,8 @@ pub struct Organisation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct House {
     pub id: i64,
-    pub address: String,
-    /// IANA time zone: calendar months and days of balances follow it.
-    pub timezone: String,
-    /// m².
-    pub total_area: f64,
-    /// m² of common property, the base of normative ОДН.
-    pub common_area: f64,
-    /// The management company.
-    pub organisation_id: Option<i64>,
-    /// Suppliers of the house's resources.
-    pub suppliers: Vec<i64>,
-    /// Norms of ОДН per resource, in the resource's unit per m² of common area per month.
-    pub odn_norms: BTreeMap<Resource, f64>,
-    /// Whether ОДН above the norm is shared among apartments by area.
-    pub distribute_excess_odn: bool,
-    pub created_at: Timestamp,
+    #[serde(flatten)]
+    pub new: NewHouse,
 }
 
 impl House {
@@ -81,7 +67,7 @@ impl House {
     /// checked on the way in).
     pub fn zone(&self) -> Result<jiff::tz::TimeZone, StoreError> {
         jiff::tz::db()
-            .get(&self.timezone)
+            .get(&self.new.timezone)
             .map_err(|e| StoreError::Corrupt(format!("house {}: timezone: {e}", self.id)))
     }
 }
@@ -238,16 +224,23 @@ pub fn delete_organisation(connection: &Connection, id: i64) -> Result<bool, Sto
     Ok(connection.execute("DELETE FROM organisations WHERE id = ?1", [id])? == 1)
 }
 
-/// A new house, as registered.
-#[derive(Debug, Clone)]
+/// A house as registered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewHouse {
     pub address: String,
+    /// IANA time zone: calendar months and days of balances follow it.
     pub timezone: String,
+    /// m².
     pub total_area: f64,
+    /// m² of common property, the base of normative ОДН.
     pub common_area: f64,
+    /// The management company.
     pub organisation_id: Option<i64>,
+    /// Suppliers of the house's resources.
     pub suppliers: Vec<i64>,
+    /// Norms of ОДН per resource, in the resource's unit per m² of common area per month.
     pub odn_norms: BTreeMap<Resource, f64>,
+    /// Whether ОДН above the norm is shared among apartments by area.
     pub distribute_excess_odn: bool,
     pub created_at: Timestamp,
 }
@@ -326,16 +319,18 @@ fn decode_house(connection: &Connection, raw: RawHouse) -> Result<House, StoreEr
         .collect::<Result<Vec<i64>, _>>()?;
     Ok(House {
         id,
-        address,
-        timezone,
-        total_area,
-        common_area,
-        organisation_id,
-        suppliers,
-        odn_norms: serde_json::from_str(&norms)
-            .map_err(|e| StoreError::Corrupt(format!("house {id}: odn_norms: {e}")))?,
-        distribute_excess_odn: distribute,
-        created_at: from_millis(created_at)?,
+        new: NewHouse {
+            address,
+            timezone,
+            total_area,
+            common_area,
+            organisation_id,
+            suppliers,
+            odn_norms: serde_json::from_str(&norms)
+                .map_err(|e| StoreError::Corrupt(format!("house {id}: odn_norms: {e}")))?,
+            distribute_excess_odn: distribute,
+            created_at: from_millis(created_at)?,
+        },
     })
 }
 

@@ -79,7 +79,7 @@ impl std::str::FromStr for MeterState {
 }
 
 /// A new meter, as registered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewMeter {
     pub serial: String,
     pub resource: Resource,
@@ -108,53 +108,14 @@ pub struct NewMeter {
 pub struct Meter {
     pub id: i64,
     #[serde(flatten)]
-    pub new: NewMeterView,
+    pub new: NewMeter,
+    /// The unit of the meter's index (its resource's).
+    pub unit: &'static str,
     pub state: MeterState,
     /// When it was replaced or decommissioned.
     pub removed_at: Option<Timestamp>,
     /// The meter that replaced it.
     pub replaced_by: Option<i64>,
-}
-
-/// The registered fields of a meter, as shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NewMeterView {
-    pub serial: String,
-    pub resource: Resource,
-    /// The unit of the meter's index.
-    pub unit: &'static str,
-    pub role: MeterRole,
-    pub house_id: i64,
-    pub apartment: Option<String>,
-    pub device: Option<String>,
-    pub channel: Option<u8>,
-    pub initial_index: f64,
-    pub pulse_weight: Option<f64>,
-    pub commissioned_at: Option<Timestamp>,
-    pub verified_until: Option<Date>,
-    pub created_at: Timestamp,
-    pub replaces: Option<i64>,
-}
-
-impl From<NewMeter> for NewMeterView {
-    fn from(m: NewMeter) -> Self {
-        NewMeterView {
-            serial: m.serial,
-            resource: m.resource,
-            unit: m.resource.unit(),
-            role: m.role,
-            house_id: m.house_id,
-            apartment: m.apartment,
-            device: m.device,
-            channel: m.channel,
-            initial_index: m.initial_index,
-            pulse_weight: m.pulse_weight,
-            commissioned_at: m.commissioned_at,
-            verified_until: m.verified_until,
-            created_at: m.created_at,
-            replaces: m.replaces,
-        }
-    }
 }
 
 /// Registers a meter; returns its id. A second meter in service on the same device input, or a
@@ -237,10 +198,9 @@ impl RawMeter {
         let resource: Resource = parse_column(&row, &self.resource)?;
         Ok(Meter {
             id: self.id,
-            new: NewMeterView {
+            new: NewMeter {
                 serial: self.serial,
                 resource,
-                unit: resource.unit(),
                 role: parse_column(&row, &self.role)?,
                 house_id: self.house_id,
                 apartment: self.apartment,
@@ -256,6 +216,7 @@ impl RawMeter {
                 created_at: from_millis(self.created_at)?,
                 replaces: self.replaces,
             },
+            unit: resource.unit(),
             state: parse_column(&row, &self.state)?,
             removed_at: self.removed_at.map(from_millis).transpose()?,
             replaced_by: self.replaced_by,
@@ -415,7 +376,7 @@ pub fn metering_of(
         let resource: String = row.get(3)?;
         inputs.push(MeterInput {
             meter_id,
-            resource: parse_column(&format!("meter {meter_id}"), &resource)?,
+            resource: parse_column(format_args!("meter {meter_id}"), &resource)?,
             house_id: row.get(4)?,
             channel: row.get(5)?,
             initial_index: row.get(6)?,

@@ -210,7 +210,8 @@ fn open_connection(
 }
 
 /// Parses a stored text column; a value that does not parse means the database is corrupt.
-pub fn parse_column<T>(row: &str, text: &str) -> Result<T, StoreError>
+/// `row` names the row in that error, and is formatted only then.
+pub fn parse_column<T>(row: impl std::fmt::Display, text: &str) -> Result<T, StoreError>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
