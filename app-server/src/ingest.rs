@@ -186,6 +186,17 @@ pub struct Settled {
     pub decode_error: bool,
 }
 
+impl Settled {
+    /// The news of an uplink that was not stored, if its sender waits for news.
+    fn lost(uplink: &Uplink) -> Option<Settled> {
+        awaits_storage(uplink).then_some(Settled {
+            deduplication_id: uplink.deduplication_id,
+            stored: false,
+            decode_error: false,
+        })
+    }
+}
+
 /// Told, after each commit, what became of the uplinks whose senders wait for durability
 /// (NB-IoT meters are acknowledged only once their frame is stored). Called on the store's
 /// writer thread: it must only hand the news on.
@@ -252,13 +263,29 @@ struct UplinkBatch {
 /// What a job stored, counted once its transaction commits.
 #[derive(Debug, Default)]
 struct Stored {
-    uplinks: u64,
+    /// One per archived uplink, to count them and measure their latency.
+    received: Vec<LatencyStart>,
     codec_errors: u64,
     tally: Tally,
+    /// What publishers take after the commit (left empty when there are none).
     points: Vec<Point>,
     /// The uplinks whose senders wait, stored or not.
     settled: Vec<Settled>,
-    latency: Vec<LatencyStart>,
+}
+
+impl Stored {
+    /// Adds what another part of the job stored.
+    fn absorb(&mut self, mut other: Stored) {
+        self.received.append(&mut other.received);
+        self.codec_errors += other.codec_errors;
+        self.tally.add(&other.tally);
+        self.points.append(&mut other.points);
+        self.settled.append(&mut other.settled);
+    }
+
+    fn uplinks(&self) -> u64 {
+        self.received.len() as u64
+    }
 }
 
 impl UplinkBatch {
@@ -279,8 +306,7 @@ impl UplinkBatch {
             uplink.received_at,
         );
         let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
-        stored.uplinks += 1;
-        stored.latency.push(LatencyStart::of(uplink));
+        stored.received.push(LatencyStart::of(uplink));
         if self.publishers.want_uplinks() {
             stored.points.push(Point::Uplink(Arc::new(StoredUplink {
                 uplink: uplink.clone(),
@@ -321,7 +347,7 @@ impl UplinkBatch {
             &placement,
             uplink_id,
             uplink.received_at,
-            &mut stored.points,
+            (!self.publishers.is_empty()).then_some(&mut stored.points),
         )?;
         stored.tally.add(&tally);
         Ok(())
@@ -345,24 +371,11 @@ impl UplinkBatch {
         for uplink in &self.uplinks {
             let mut one = Stored::default();
             match in_savepoint(transaction, |t| self.store(t, uplink, &mut one)) {
-                Ok(()) => {
-                    stored.uplinks += one.uplinks;
-                    stored.codec_errors += one.codec_errors;
-                    stored.tally.add(&one.tally);
-                    stored.points.append(&mut one.points);
-                    stored.settled.append(&mut one.settled);
-                    stored.latency.append(&mut one.latency);
-                }
+                Ok(()) => stored.absorb(one),
                 Err(error) => {
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
                     warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
-                    if awaits_storage(uplink) {
-                        stored.settled.push(Settled {
-                            deduplication_id: uplink.deduplication_id,
-                            stored: false,
-                            decode_error: false,
-                        });
-                    }
+                    stored.settled.extend(Settled::lost(uplink));
                 }
             }
         }
@@ -391,8 +404,10 @@ impl Job for UplinkBatch {
             }
             match committed {
                 Ok(()) => {
-                    metrics.observe(&stored.latency, Timestamp::now());
-                    metrics.stored.fetch_add(stored.uplinks, Ordering::Relaxed);
+                    metrics.observe(&stored.received, Timestamp::now());
+                    metrics
+                        .stored
+                        .fetch_add(stored.uplinks(), Ordering::Relaxed);
                     metrics
                         .codec_errors
                         .fetch_add(stored.codec_errors, Ordering::Relaxed);
@@ -400,8 +415,10 @@ impl Job for UplinkBatch {
                     publishers.publish(&stored.points);
                 }
                 Err(error) => {
-                    metrics.failed.fetch_add(stored.uplinks, Ordering::Relaxed);
-                    error!(%error, uplinks = stored.uplinks, "uplinks lost: commit failed");
+                    metrics
+                        .failed
+                        .fetch_add(stored.uplinks(), Ordering::Relaxed);
+                    error!(%error, uplinks = stored.uplinks(), "uplinks lost: commit failed");
                 }
             }
             drop(permit);
@@ -413,16 +430,7 @@ impl Job for UplinkBatch {
             .failed
             .fetch_add(self.uplinks.len() as u64, Ordering::Relaxed);
         if let Some(settle) = &self.settle {
-            let lost: Vec<Settled> = self
-                .uplinks
-                .iter()
-                .filter(|uplink| awaits_storage(uplink))
-                .map(|uplink| Settled {
-                    deduplication_id: uplink.deduplication_id,
-                    stored: false,
-                    decode_error: false,
-                })
-                .collect();
+            let lost: Vec<Settled> = self.uplinks.iter().filter_map(Settled::lost).collect();
             settle.settled(&lost);
         }
         error!(%error, uplinks = self.uplinks.len(), "uplinks lost: the store could not write");

@@ -183,14 +183,14 @@ impl Tally {
 }
 
 /// Stores a placement of `device`'s measurements from the archived uplink `uplink_id`, and
-/// appends what was stored (flagged readings aside) to `published`.
+/// appends what was stored (flagged readings aside) to `published`, when someone publishes.
 pub fn store(
     connection: &Connection,
     device: &str,
     placement: &Placement,
     uplink_id: i64,
     received_at: Timestamp,
-    published: &mut Vec<Point>,
+    mut published: Option<&mut Vec<Point>>,
 ) -> Result<Tally, StoreError> {
     let mut tally = Tally {
         unassigned: placement.unassigned,
@@ -224,7 +224,7 @@ pub fn store(
                     }
                     Inserted::Stored { decreasing: false } => {
                         tally.readings += 1;
-                        published.push(Point::Reading {
+                        publish(&mut published, || Point::Reading {
                             meter_id: *meter_id,
                             house_id: *house_id,
                             resource: *resource,
@@ -254,7 +254,7 @@ pub fn store(
                     Some(uplink_id),
                 )? {
                     tally.values += 1;
-                    published.push(value_point(device, measurement, *time));
+                    publish(&mut published, || value_point(device, measurement, *time));
                 }
             }
             Placed::Status {
@@ -267,9 +267,9 @@ pub fn store(
                 let active = measurement.value != 0.0;
                 if series::record_status(connection, series, *time, active, Some(uplink_id))? {
                     tally.status_changes += 1;
-                    published.push(value_point(device, measurement, *time));
+                    publish(&mut published, || value_point(device, measurement, *time));
                     if let (Some(meter_id), Some(house_id)) = (meter_id, house_id) {
-                        published.push(Point::Alarm {
+                        publish(&mut published, || Point::Alarm {
                             house_id: *house_id,
                             meter_id: *meter_id,
                             device: device.to_owned(),
@@ -283,6 +283,13 @@ pub fn store(
         }
     }
     Ok(tally)
+}
+
+/// Appends the point `make` builds to `published`, built only when someone publishes.
+fn publish(published: &mut Option<&mut Vec<Point>>, make: impl FnOnce() -> Point) {
+    if let Some(published) = published {
+        published.push(make());
+    }
 }
 
 /// Stores a reading; a measured one whose millisecond another index of the meter holds (two

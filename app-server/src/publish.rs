@@ -74,6 +74,11 @@ impl Publishers {
         Publishers(Arc::new(publishers))
     }
 
+    /// Whether there is no publisher: nothing need be collected for them.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether any publisher publishes uplinks.
     pub fn want_uplinks(&self) -> bool {
         self.0.iter().any(|publisher| publisher.wants_uplinks())

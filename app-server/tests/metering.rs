@@ -125,7 +125,7 @@ async fn measured_readings_of_one_millisecond_are_kept_apart_but_archive_records
         .writer()
         .write(move |c| {
             let mut points = Vec::new();
-            let tally = metering::store(c, DEVICE, &placement, 1, at(5), &mut points)?;
+            let tally = metering::store(c, DEVICE, &placement, 1, at(5), Some(&mut points))?;
             Ok((tally, points))
         })
         .await

@@ -131,7 +131,7 @@ pub(super) async fn redecode(
                     &placement,
                     archived.id,
                     archived.received_at,
-                    &mut points,
+                    Some(&mut points),
                 )?;
                 outcome.readings += tally.readings;
                 uplinks::set_decoded(c, archived.id, &decoded)?;

@@ -136,7 +136,7 @@ impl InfluxSink {
         self.queue.lock().len() as u64 + self.sending.load(Ordering::Relaxed)
     }
 
-    fn push(&self, lines: impl IntoIterator<Item = Box<str>>) {
+    fn push(&self, lines: Vec<Box<str>>) {
         let mut queue = self.queue.lock();
         for line in lines {
             if queue.len() >= self.config.max_queued_points {
@@ -349,12 +349,14 @@ impl InfluxSink {
 }
 
 impl Publisher for InfluxSink {
+    /// Formats the lines before taking the queue's lock, so the sender is not held up by it.
     fn publish(&self, points: &[Point]) {
         self.push(
             points
                 .iter()
                 .filter_map(line_protocol::line)
-                .map(String::into_boxed_str),
+                .map(String::into_boxed_str)
+                .collect(),
         );
     }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, StoreOptions};
@@ -199,11 +200,12 @@ pub fn in_savepoint<T>(
 #[derive(Debug, Clone, Copy)]
 struct Gathering {
     max_batch: usize,
-    /// After the first job arrives, others are awaited this long (or until `max_batch`). A
-    /// commit's fixed cost (the sync, the WAL frames of pages every commit touches, SQLite's
-    /// page-cache bookkeeping) is then shared by more jobs: under a steady trickle of uplinks,
-    /// committing at once made commits of a handful of uplinks each, and the writer fell behind
-    /// at a quarter of its batched speed.
+    /// When the writer was idle, after the first job arrives others are awaited this long (or
+    /// until `max_batch`). A commit's fixed cost (the sync, the WAL frames of pages every commit
+    /// touches, SQLite's page-cache bookkeeping) is then shared by more jobs: under a steady
+    /// trickle of uplinks, committing at once made commits of a handful of uplinks each, and
+    /// the writer fell behind at a quarter of its batched speed. Jobs that queued while the
+    /// writer was busy are committed at once: the wait would add latency and save nothing.
     delay: Duration,
 }
 
@@ -214,9 +216,22 @@ fn run(
     metrics: &StoreMetrics,
 ) {
     let mut batch = Vec::with_capacity(gathering.max_batch);
-    while let Some(first) = jobs.blocking_recv() {
+    loop {
+        let (first, was_idle) = match jobs.try_recv() {
+            Ok(job) => (job, false),
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => match jobs.blocking_recv() {
+                Some(job) => (job, true),
+                None => return,
+            },
+        };
         batch.push(first);
-        let deadline = Instant::now() + gathering.delay;
+        let deadline = Instant::now()
+            + if was_idle {
+                gathering.delay
+            } else {
+                Duration::ZERO
+            };
         loop {
             while batch.len() < gathering.max_batch {
                 match jobs.try_recv() {

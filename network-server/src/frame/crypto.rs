@@ -54,11 +54,7 @@ impl SessionKeys {
         let mut b0 = block(0x49, direction, dev_addr, f_cnt);
         // A LoRa PHYPayload is at most 255 bytes, so its MIC input always fits.
         b0[15] = msg.len() as u8;
-        let mut mac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(&self.nwk_s_key));
-        mac.update(&b0);
-        mac.update(msg);
-        let tag = mac.finalize().into_bytes();
-        [tag[0], tag[1], tag[2], tag[3]]
+        cmac_tag(&self.nwk_s_key, &[&b0, msg])
     }
 
     /// Encrypts or decrypts an FRMPayload in place (the operation is its own inverse).
@@ -75,16 +71,32 @@ impl SessionKeys {
         } else {
             &self.app_s_key
         };
-        let cipher = Aes128::new(GenericArray::from_slice(key));
-        let mut a = block(0x01, direction, dev_addr, f_cnt);
-        for (i, chunk) in payload.chunks_mut(16).enumerate() {
-            // At most 16 blocks in a 255-byte frame.
-            a[15] = (i + 1) as u8;
-            let mut s = GenericArray::from(a);
-            cipher.encrypt_block(&mut s);
-            for (byte, key) in chunk.iter_mut().zip(s.iter()) {
-                *byte ^= key;
-            }
+        xor_keystream(key, block(0x01, direction, dev_addr, f_cnt), payload);
+    }
+}
+
+/// The first 4 bytes of AES-CMAC under `key` over `parts`, one after the other: the MIC of
+/// LoRaWAN data frames and joins, and of NB-IoT frames.
+pub(crate) fn cmac_tag(key: &[u8; 16], parts: &[&[u8]]) -> [u8; 4] {
+    let mut mac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(key));
+    for part in parts {
+        mac.update(part);
+    }
+    let tag = mac.finalize().into_bytes();
+    [tag[0], tag[1], tag[2], tag[3]]
+}
+
+/// XORs `payload` with the keystream S_1 ‖ S_2 ‖ …, `S_i = AES-128-ECB(key, A_i)`, where A_i
+/// is `a` with its last byte set to i: the payload encryption of LoRaWAN and of NB-IoT frames
+/// (its own inverse). Payloads are at most 255 × 16 bytes, so i always fits its byte.
+pub(crate) fn xor_keystream(key: &[u8; 16], mut a: [u8; 16], payload: &mut [u8]) {
+    let cipher = Aes128::new(GenericArray::from_slice(key));
+    for (i, chunk) in payload.chunks_mut(16).enumerate() {
+        a[15] = (i + 1) as u8;
+        let mut s = GenericArray::from(a);
+        cipher.encrypt_block(&mut s);
+        for (byte, key) in chunk.iter_mut().zip(s.iter()) {
+            *byte ^= key;
         }
     }
 }

@@ -14,9 +14,9 @@
 
 use aes::Aes128;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit, generic_array::GenericArray};
-use cmac::{Cmac, Mac};
 use schemas::{AppKey, AppSKey, DevAddr, DevEui, JoinEui, NwkSKey};
 
+use super::crypto::cmac_tag;
 use super::data::{FrameError, MType, message_type};
 use crate::netid::NetId;
 
@@ -131,10 +131,7 @@ impl RootKeys {
     }
 
     fn cmac(&self, bytes: &[u8]) -> [u8; 4] {
-        let mut mac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(&self.key));
-        mac.update(bytes);
-        let tag = mac.finalize().into_bytes();
-        [tag[0], tag[1], tag[2], tag[3]]
+        cmac_tag(&self.key, &[bytes])
     }
 
     /// Whether the JoinRequest was signed with this AppKey.

@@ -8,10 +8,10 @@
 
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
-use cmac::{Cmac, Mac};
 use schemas::NbIotKey;
 
 use crate::frame::Direction;
+use crate::frame::crypto::{cmac_tag, xor_keystream};
 
 /// A meter's derived keys, derived once when the meter is loaded; their ciphers are keyed per
 /// frame (AES key schedules would take over a KiB per meter, keying costs well under a
@@ -46,28 +46,16 @@ impl MeterKeys {
 
     /// The MIC of a frame: `signed` is every byte before it.
     pub fn mic(&self, signed: &[u8]) -> [u8; 4] {
-        let mut mac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(&self.mic));
-        mac.update(signed);
-        let tag = mac.finalize().into_bytes();
-        [tag[0], tag[1], tag[2], tag[3]]
+        cmac_tag(&self.mic, &[signed])
     }
 
-    /// Encrypts or decrypts a payload in place (the operation is its own inverse). Payloads are
-    /// at most 1024 bytes, so the block index always fits its byte.
+    /// Encrypts or decrypts a payload in place (the operation is its own inverse).
     pub fn crypt(&self, direction: Direction, device_id: u64, counter: u32, payload: &mut [u8]) {
         let mut a = [0u8; 16];
         a[0] = 0x01;
         a[1] = direction as u8;
         a[2..10].copy_from_slice(&device_id.to_be_bytes());
         a[10..14].copy_from_slice(&counter.to_be_bytes());
-        let cipher = Aes128::new(GenericArray::from_slice(&self.enc));
-        for (i, chunk) in payload.chunks_mut(16).enumerate() {
-            a[15] = (i + 1) as u8;
-            let mut s = GenericArray::from(a);
-            cipher.encrypt_block(&mut s);
-            for (byte, key) in chunk.iter_mut().zip(s.iter()) {
-                *byte ^= key;
-            }
-        }
+        xor_keystream(&self.enc, a, payload);
     }
 }
