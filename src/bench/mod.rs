@@ -96,6 +96,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server as it was when the last reading of a step was seen committed.
+struct LastCommit {
+    /// Since the generator started.
+    at: Duration,
+    usage: process::Usage,
+    snapshot: Snapshot,
+}
+
 /// Runs steps of load against the server, each continuing the devices' frame counters.
 struct Runner<'a> {
     server: &'a BenchServer,
@@ -172,27 +180,38 @@ impl Runner<'_> {
         let frames = number("frames") as u64;
         self.f_cnt_start = u32::try_from(number("f_cnt_last") as u64 + 1)?;
 
-        // Wait for the server to store what is still in flight.
-        let mut last = (
-            sent_at,
-            process::usage(pid)?,
-            Snapshot::parse(&self.server.metrics()?),
-        );
-        let mut after = last.2.clone();
-        while last.2.delta(&before, READINGS) < frames && started.elapsed() - last.0 < QUIET {
+        // Wait for the server to store what is still in flight; the step ends at the last
+        // reading committed.
+        let mut last = LastCommit {
+            at: sent_at,
+            usage: process::usage(pid)?,
+            snapshot: Snapshot::parse(&self.server.metrics()?),
+        };
+        let mut readings = last.snapshot.delta(&before, READINGS);
+        let mut after = last.snapshot.clone();
+        while readings < frames && started.elapsed() - last.at < QUIET {
             std::thread::sleep(POLL / 2);
             after = Snapshot::parse(&self.server.metrics()?);
-            if after.delta(&before, READINGS) > last.2.delta(&before, READINGS) {
-                last = (started.elapsed(), process::usage(pid)?, after.clone());
+            if after.delta(&before, READINGS) > readings {
+                readings = after.delta(&before, READINGS);
+                last = LastCommit {
+                    at: started.elapsed(),
+                    usage: process::usage(pid)?,
+                    snapshot: after.clone(),
+                };
             }
-            let stored = last.2.delta(&before, READINGS) as f64 / frames.max(1) as f64;
+            let stored = readings as f64 / frames.max(1) as f64;
             self.progress.show(
                 &phase,
                 1.0,
                 &format!("draining: {:.2} % stored", stored * 100.0),
             )?;
         }
-        let (committed_at, usage, stored) = last;
+        let LastCommit {
+            at: committed_at,
+            usage,
+            snapshot: stored,
+        } = last;
         let active = number("duration_s") + committed_at.saturating_sub(sent_at).as_secs_f64();
         let datagrams = stored.delta(&before, "meterd_gwmp_datagrams_total{kind=\"push_data\"}")
             + stored.delta(&before, "meterd_gwmp_datagrams_total{kind=\"pull_data\"}")
@@ -206,7 +225,7 @@ impl Runner<'_> {
             frames,
             sent_per_s: frames as f64 / number("duration_s").max(1e-9),
             uplinks: stored.delta(&before, UPLINKS),
-            readings: stored.delta(&before, READINGS),
+            readings,
             datagrams,
             active_s: active,
             latency: stored.latency(&before, "gateway_time"),
