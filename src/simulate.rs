@@ -248,6 +248,8 @@ pub struct Sent {
     /// UDP datagrams sent: every gateway's copy of each LoRaWAN frame, NB-IoT frames, and
     /// keepalives.
     pub datagrams: u64,
+    /// TX_ACKs sent, one per downlink received while the run lasted.
+    pub tx_acks: u64,
     pub elapsed: Duration,
 }
 
@@ -331,17 +333,44 @@ impl Sockets {
         Ok(Sockets { gateways, nbiot })
     }
 
-    /// Reads and discards the server's answers (PULL_ACK, PUSH_ACK, NB-IoT acknowledgements).
-    fn drain(&self, buffer: &mut [u8]) {
-        let nbiot = self.nbiot.iter().map(|(socket, _)| socket);
-        for socket in self.gateways.iter().chain(nbiot) {
+    /// Reads the server's answers: acknowledgements are discarded, and each PULL_RESP (a
+    /// downlink to transmit) is answered with a TX_ACK, as a packet forwarder does. Returns how
+    /// many TX_ACKs were sent.
+    fn answer(&self, buffer: &mut [u8], target: SocketAddr) -> std::io::Result<u64> {
+        let mut tx_acks = 0;
+        for (g, socket) in self.gateways.iter().enumerate() {
+            while let Ok(len) = socket.recv(buffer) {
+                if let Some(ack) = tx_ack(&buffer[..len], gateway_eui(g as u32)) {
+                    socket.send_to(&ack, target)?;
+                    tx_acks += 1;
+                }
+            }
+        }
+        if let Some((socket, _)) = &self.nbiot {
             while socket.recv(buffer).is_ok() {}
         }
+        Ok(tx_acks)
+    }
+}
+
+/// The TX_ACK (protocol 2, no error) that answers `datagram` when it is a PULL_RESP.
+fn tx_ack(datagram: &[u8], gateway: [u8; 8]) -> Option<Vec<u8>> {
+    const PULL_RESP: u8 = 0x03;
+    const TX_ACK: u8 = 0x05;
+    match datagram {
+        [_, token_high, token_low, PULL_RESP, ..] => {
+            let mut ack = vec![2, *token_high, *token_low, TX_ACK];
+            ack.extend_from_slice(&gateway);
+            ack.extend_from_slice(br#"{"txpk_ack":{"error":"NONE"}}"#);
+            Some(ack)
+        }
+        _ => None,
     }
 }
 
 /// Sends the load to `target`: `rate` frames a second for `duration`, device after device,
-/// every gateway's copy after its own jitter. Answers from the server are read and discarded.
+/// every gateway's copy after its own jitter. Downlinks are answered with TX_ACKs, other answers
+/// from the server are read and discarded.
 pub fn run(
     load: &Load,
     target: SocketAddr,
@@ -362,9 +391,10 @@ pub fn run(
         frames: 0,
         nbiot_frames: 0,
         datagrams: 0,
+        tx_acks: 0,
         elapsed: Duration::ZERO,
     };
-    let mut discard = [0u8; 1024];
+    let mut answers = [0u8; 2048];
     let mut delays: Vec<Duration> = Vec::with_capacity(load.gateways as usize);
     let due = |frame: u64| start + interval.mul_f64(frame as f64);
     while sent.frames < frames || !pending.is_empty() {
@@ -441,7 +471,7 @@ pub fn run(
             sockets.gateways[g as usize].send_to(&datagram, target)?;
             sent.datagrams += 1;
         }
-        sockets.drain(&mut discard);
+        sent.tx_acks += sockets.answer(&mut answers, target)?;
         let next_frame = (sent.frames < frames).then(|| due(sent.frames));
         let next_copy = pending.peek().map(|Reverse((due, _, _))| *due);
         if let Some(wake) = [next_frame, next_copy].into_iter().flatten().min() {
@@ -504,7 +534,7 @@ pub fn main(
             "{}",
             json!({
                 "frames": sent.frames, "nbiot_frames": sent.nbiot_frames,
-                "datagrams": sent.datagrams, "duration_s": seconds,
+                "datagrams": sent.datagrams, "tx_acks": sent.tx_acks, "duration_s": seconds,
                 "frames_per_s": sent.frames as f64 / seconds,
                 "datagrams_per_s": sent.datagrams as f64 / seconds,
                 "devices": load.devices, "nbiot_meters": load.nbiot_meters,
@@ -513,12 +543,14 @@ pub fn main(
         );
     } else {
         println!(
-            "sent {} frames as {} datagrams in {:.2} s: {:.0} frames/s, {:.0} datagrams/s",
+            "sent {} frames as {} datagrams in {:.2} s: {:.0} frames/s, {:.0} datagrams/s; \
+             {} downlinks answered with TX_ACK",
             sent.frames,
             sent.datagrams,
             seconds,
             sent.frames as f64 / seconds,
-            sent.datagrams as f64 / seconds
+            sent.datagrams as f64 / seconds,
+            sent.tx_acks
         );
     }
     Ok(())
@@ -526,7 +558,24 @@ pub fn main(
 
 #[cfg(test)]
 mod tests {
+    use network_server::gwmp::Upstream;
+
     use super::*;
+
+    #[test]
+    fn a_pull_resp_is_answered_by_a_tx_ack_with_its_token_and_nothing_else_is() {
+        let pull_resp = [2, 0x12, 0x34, 0x03, b'{', b'}'];
+        let ack = tx_ack(&pull_resp, gateway_eui(1)).unwrap();
+        let Ok(Upstream::TxAck(parsed)) = Upstream::parse(&ack) else {
+            panic!("not a TX_ACK: {ack:?}");
+        };
+        assert_eq!(parsed.header.token.0, [0x12, 0x34]);
+        assert_eq!(parsed.gateway_eui.to_bytes(), gateway_eui(1));
+        assert_eq!(parsed.error, None);
+        let push_ack = [2, 0x12, 0x34, 0x01];
+        assert_eq!(tx_ack(&push_ack, gateway_eui(1)), None);
+        assert_eq!(tx_ack(&[2, 0x12], gateway_eui(1)), None);
+    }
 
     #[test]
     fn devices_follow_from_the_seed() {

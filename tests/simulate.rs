@@ -87,6 +87,13 @@ fn every_simulated_frame_is_stored_once() {
     eventually("100 uplinks stored", || {
         (server.counter("meterd_uplinks_stored_total") == 100).then_some(())
     });
+    // each device is asked for its status once; the downlinks that came while the run lasted
+    // were answered as a gateway answers them
+    let tx_acks = first["tx_acks"].as_u64().unwrap();
+    assert!(tx_acks <= 20, "{tx_acks} TX_ACKs for 20 status requests");
+    eventually("the TX_ACKs received", || {
+        (server.counter("meterd_gwmp_datagrams_total{kind=\"tx_ack\"}") == tx_acks).then_some(())
+    });
 
     // the first device: counters 1..5, heard by all 3 gateways, pulses = 7 × counter
     let uplinks = server.uplinks("70b3d5ee00000000");

@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use dashmap::DashMap;
 use jiff::Timestamp;
-use schemas::{GatewayEui, NetworkEvent, Uplink};
+use schemas::{NetworkEvent, Uplink};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -23,7 +22,7 @@ use tracing::{debug, warn};
 use crate::config::NetworkConfig;
 use crate::dedup::{Collected, Deduplicator, Expiry};
 use crate::devices::Devices;
-use crate::downlink::InFlight;
+use crate::downlink::{InFlight, InFlightTable};
 use crate::events::EventSink;
 use crate::gateways::Gateways;
 use crate::gwmp::{GwmpError, HEADER_LEN, PushData, RxPk, RxPkError, Token, Upstream};
@@ -50,7 +49,7 @@ pub struct NetworkServer {
     metrics: Metrics,
     events: EventSink,
     /// Downlinks sent and awaiting their TX_ACK, by gateway and token.
-    in_flight: DashMap<(GatewayEui, [u8; 2]), InFlight>,
+    in_flight: InFlightTable<InFlight>,
     next_token: AtomicU16,
     /// Downlink tasks, awaited at shutdown.
     downlinks: TaskTracker,
@@ -69,7 +68,7 @@ impl NetworkServer {
             dedup,
             metrics: Metrics::default(),
             events,
-            in_flight: DashMap::new(),
+            in_flight: crate::downlink::in_flight_table(),
             // Tokens are opaque; starting at random keeps restarts from reusing recent ones.
             next_token: AtomicU16::new(getrandom::u32().unwrap_or_default() as u16),
             downlinks: TaskTracker::new(),
@@ -98,7 +97,7 @@ impl NetworkServer {
         &self.events
     }
 
-    pub(crate) fn in_flight(&self) -> &DashMap<(GatewayEui, [u8; 2]), InFlight> {
+    pub(crate) fn in_flight(&self) -> &InFlightTable<InFlight> {
         &self.in_flight
     }
 

@@ -2,6 +2,7 @@
 //! PULL_RESP to the gateway that heard the device best. The nonce or counter a downlink depends
 //! on is stored before the frame leaves, and TX_ACKs are matched back to queued items.
 
+mod in_flight;
 pub mod window;
 
 use std::net::SocketAddr;
@@ -56,13 +57,19 @@ pub struct DataDownlinkPlan {
     pub more: bool,
 }
 
+pub(crate) use in_flight::InFlightTable;
+
 /// A downlink sent and awaiting its TX_ACK.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     device: Arc<Device>,
     item: Option<QueueItem>,
     f_cnt_down: u32,
-    sent_at: StdInstant,
+}
+
+/// The table of downlinks awaiting their TX_ACK.
+pub(crate) fn in_flight_table() -> InFlightTable<InFlight> {
+    InFlightTable::new(TX_ACK_TIMEOUT)
 }
 
 /// The timing of an uplink as its best gateway received it.
@@ -244,7 +251,6 @@ impl NetworkServer {
                 device: plan.device,
                 item,
                 f_cnt_down,
-                sent_at: StdInstant::now(),
             },
         );
     }
@@ -327,13 +333,12 @@ impl NetworkServer {
     /// Remembers a sent downlink until its TX_ACK, forgetting those too old to get one.
     fn track(&self, gateway_eui: GatewayEui, token: Token, in_flight: InFlight) {
         self.in_flight()
-            .retain(|_, flight| flight.sent_at.elapsed() < TX_ACK_TIMEOUT);
-        self.in_flight().insert((gateway_eui, token.0), in_flight);
+            .insert(gateway_eui, token, in_flight, StdInstant::now());
     }
 
     /// Applies a gateway's TX_ACK to the downlink it answers.
     pub(crate) fn tx_acked(&self, gateway_eui: GatewayEui, token: Token, error: Option<&str>) {
-        let Some((_, flight)) = self.in_flight().remove(&(gateway_eui, token.0)) else {
+        let Some(flight) = self.in_flight().take(gateway_eui, token, StdInstant::now()) else {
             return;
         };
         let Some(item) = flight.item else {
