@@ -29,6 +29,7 @@ pub mod decoding;
 pub mod downlinks;
 pub mod ingest;
 pub mod latency;
+pub mod memory;
 pub mod metering;
 pub mod metrics;
 pub mod mqtt;

@@ -27,6 +27,7 @@ pub fn restore(store: &Store, network: &dyn Network) -> Result<(usize, usize), S
     for record in meters {
         network.register_device(&Registration::NbIot(record));
     }
+    crate::memory::release_free_heap();
     Ok((gateways.len(), devices))
 }
 

@@ -6,9 +6,11 @@
 //! candidates, and that uplink makes the new one active.
 
 use std::collections::{HashSet, VecDeque};
+use std::num::NonZeroI64;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use parking_lot::Mutex;
 use schemas::{
     DevAddr, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, QueueItem, RxSettings,
@@ -133,15 +135,86 @@ pub struct Unacknowledged {
     pub f_cnt_down: u32,
 }
 
+/// Downlinks queued for a device, and the confirmed one awaiting its acknowledgement.
+#[derive(Debug, Default)]
+struct Downlinks {
+    queue: VecDeque<QueueItem>,
+    unacknowledged: Option<Unacknowledged>,
+}
+
 /// The mutable part of a device.
 #[derive(Debug, Default)]
 pub struct DeviceState {
     pub active: Option<Arc<Session>>,
     pub pending: Option<Arc<Session>>,
-    pub queue: VecDeque<QueueItem>,
-    pub unacknowledged: Option<Unacknowledged>,
-    /// When DevStatusReq was last sent (or, after a restart, last answered).
-    pub last_status_request: Option<jiff::Timestamp>,
+    /// Boxed, and absent while there are none: most meters never get a downlink, and a million
+    /// of them should not carry the room (80 bytes each).
+    downlinks: Option<Box<Downlinks>>,
+    /// When DevStatusReq was last sent (or, after a restart, last answered), in Unix seconds:
+    /// 8 bytes where an optional timestamp takes 24.
+    last_status_request: Option<NonZeroI64>,
+}
+
+impl DeviceState {
+    /// When DevStatusReq was last sent (or, after a restart, last answered), to the second.
+    pub fn last_status_request(&self) -> Option<jiff::Timestamp> {
+        self.last_status_request
+            .and_then(|seconds| jiff::Timestamp::from_second(seconds.get()).ok())
+    }
+
+    pub fn set_last_status_request(&mut self, at: Option<jiff::Timestamp>) {
+        self.last_status_request = at.and_then(|at| NonZeroI64::new(at.as_second()));
+    }
+
+    /// Adds a downlink at the end of the queue.
+    pub fn queue_back(&mut self, item: QueueItem) {
+        self.downlinks().queue.push_back(item);
+    }
+
+    /// Puts a downlink back at the head of the queue.
+    pub fn queue_front(&mut self, item: QueueItem) {
+        self.downlinks().queue.push_front(item);
+    }
+
+    /// Takes the next queued downlink, and whether more wait behind it.
+    pub fn next_queued(&mut self) -> (Option<QueueItem>, bool) {
+        let Some(downlinks) = &mut self.downlinks else {
+            return (None, false);
+        };
+        let item = downlinks.queue.pop_front();
+        let more = !downlinks.queue.is_empty();
+        self.drop_if_empty();
+        (item, more)
+    }
+
+    /// The confirmed downlink sent and awaiting the device's acknowledgement.
+    pub fn unacknowledged(&self) -> Option<&Unacknowledged> {
+        self.downlinks.as_ref()?.unacknowledged.as_ref()
+    }
+
+    pub fn set_unacknowledged(&mut self, sent: Unacknowledged) {
+        self.downlinks().unacknowledged = Some(sent);
+    }
+
+    pub fn take_unacknowledged(&mut self) -> Option<Unacknowledged> {
+        let sent = self.downlinks.as_mut()?.unacknowledged.take();
+        self.drop_if_empty();
+        sent
+    }
+
+    fn downlinks(&mut self) -> &mut Downlinks {
+        self.downlinks.get_or_insert_default()
+    }
+
+    fn drop_if_empty(&mut self) {
+        if self
+            .downlinks
+            .as_ref()
+            .is_some_and(|d| d.queue.is_empty() && d.unacknowledged.is_none())
+        {
+            self.downlinks = None;
+        }
+    }
 }
 
 /// One device.
@@ -158,7 +231,13 @@ pub struct Device {
 #[derive(Debug, Default)]
 pub struct Devices {
     by_dev_eui: DashMap<DevEui, Arc<Device>>,
-    by_dev_addr: DashMap<DevAddr, Candidates>,
+    /// The first session indexed under each DevAddr, nearly always the only one: a bare pointer
+    /// keeps an entry at 16 bytes (a list of candidates took 32, ~35 bytes a device at a hash
+    /// table's load).
+    by_dev_addr: DashMap<DevAddr, Arc<Session>>,
+    /// The further sessions under a DevAddr that `by_dev_addr` holds: devices sharing an
+    /// address. Locked only while the DevAddr's entry in `by_dev_addr` is.
+    sharing: DashMap<DevAddr, Vec<Arc<Session>>>,
 }
 
 impl Devices {
@@ -169,13 +248,15 @@ impl Devices {
             r.as_ref()
                 .map(|r| Arc::new(Session::new(record.dev_eui, record.mac_version, r)))
         };
-        let state = DeviceState {
+        let mut state = DeviceState {
             active: session(&record.active),
             pending: session(&record.pending),
-            queue: record.queue.iter().cloned().collect(),
-            last_status_request: record.last_status_at,
             ..DeviceState::default()
         };
+        state.set_last_status_request(record.last_status_at);
+        for item in &record.queue {
+            state.queue_back(item.clone());
+        }
         for session in state.active.iter().chain(&state.pending) {
             self.index(session);
         }
@@ -208,10 +289,15 @@ impl Devices {
 
     /// The sessions using `dev_addr`.
     pub fn sharing(&self, dev_addr: DevAddr) -> Candidates {
-        self.by_dev_addr
-            .get(&dev_addr)
-            .map(|candidates| candidates.clone())
-            .unwrap_or_default()
+        let Some(first) = self.by_dev_addr.get(&dev_addr) else {
+            return Candidates::new();
+        };
+        let mut candidates = Candidates::new();
+        candidates.push(Arc::clone(&first));
+        if let Some(others) = self.sharing.get(&dev_addr) {
+            candidates.extend(others.iter().cloned());
+        }
+        candidates
     }
 
     /// Whether no session uses `dev_addr`.
@@ -252,7 +338,7 @@ impl Devices {
         let Some(device) = self.get(dev_eui) else {
             return false;
         };
-        device.state.lock().queue.push_back(item);
+        device.state.lock().queue_back(item);
         true
     }
 
@@ -274,18 +360,43 @@ impl Devices {
     }
 
     fn index(&self, session: &Arc<Session>) {
-        self.by_dev_addr
-            .entry(session.dev_addr)
-            .or_default()
-            .push(Arc::clone(session));
+        match self.by_dev_addr.entry(session.dev_addr) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Arc::clone(session));
+            }
+            Entry::Occupied(_first) => self
+                .sharing
+                .entry(session.dev_addr)
+                .or_default()
+                .push(Arc::clone(session)),
+        }
     }
 
     fn unindex(&self, session: &Arc<Session>) {
-        self.by_dev_addr
-            .remove_if_mut(&session.dev_addr, |_, candidates| {
-                candidates.retain(|s| !Arc::ptr_eq(s, session));
-                candidates.is_empty()
+        let dev_addr = session.dev_addr;
+        let Entry::Occupied(mut first) = self.by_dev_addr.entry(dev_addr) else {
+            return;
+        };
+        if Arc::ptr_eq(first.get(), session) {
+            let mut next = None;
+            self.sharing.remove_if_mut(&dev_addr, |_, others| {
+                next = others.pop();
+                others.is_empty()
             });
+            match next {
+                Some(next) => {
+                    first.insert(next);
+                }
+                None => {
+                    first.remove();
+                }
+            }
+        } else {
+            self.sharing.remove_if_mut(&dev_addr, |_, others| {
+                others.retain(|s| !Arc::ptr_eq(s, session));
+                others.is_empty()
+            });
+        }
     }
 }
 
@@ -319,14 +430,76 @@ mod tests {
     }
 
     #[test]
+    fn downlink_state_exists_only_while_a_downlink_waits_or_awaits_its_ack() {
+        let item = |id| QueueItem {
+            id,
+            f_port: 10,
+            data: vec![1],
+            confirmed: id == 2,
+            attempts: 0,
+        };
+        let mut state = DeviceState::default();
+        assert_eq!(state.next_queued(), (None, false));
+        state.queue_back(item(2));
+        state.queue_front(item(1));
+        assert_eq!(state.next_queued(), (Some(item(1)), true));
+        let (sent, more) = state.next_queued();
+        assert_eq!((sent.as_ref().map(|i| i.id), more), (Some(2), false));
+        state.set_unacknowledged(Unacknowledged {
+            item: item(2),
+            f_cnt_down: 7,
+        });
+        assert!(
+            state.downlinks.is_some(),
+            "the confirmed one awaits its ack"
+        );
+        assert_eq!(state.unacknowledged().map(|u| u.f_cnt_down), Some(7));
+        assert_eq!(state.take_unacknowledged().map(|u| u.item.id), Some(2));
+        assert!(state.downlinks.is_none(), "nothing waits: no room is kept");
+        assert_eq!(state.take_unacknowledged(), None);
+    }
+
+    #[test]
+    fn the_last_status_request_is_kept_to_the_second() {
+        let mut state = DeviceState::default();
+        assert_eq!(state.last_status_request(), None);
+        let at: jiff::Timestamp = "2026-11-21T10:00:00.750Z".parse().unwrap();
+        state.set_last_status_request(Some(at));
+        assert_eq!(
+            state.last_status_request(),
+            Some("2026-11-21T10:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn devices_sharing_an_address_are_all_candidates() {
         let devices = Devices::default();
         devices.insert(&abp(1, 0x2601_0001));
         devices.insert(&abp(2, 0x2601_0001));
         devices.insert(&abp(3, 0x2601_0002));
-        assert_eq!(devices.sharing(DevAddr::from_u32(0x2601_0001)).len(), 2);
+        devices.insert(&abp(4, 0x2601_0001));
+        let shared = DevAddr::from_u32(0x2601_0001);
+        let holders = |devices: &Devices| -> Vec<u8> {
+            let mut euis: Vec<u8> = devices
+                .sharing(shared)
+                .iter()
+                .map(|s| s.dev_eui.to_bytes()[0])
+                .collect();
+            euis.sort_unstable();
+            euis
+        };
+        assert_eq!(holders(&devices), [1, 2, 4]);
         assert!(!devices.is_free(DevAddr::from_u32(0x2601_0002)));
         assert!(devices.is_free(DevAddr::from_u32(0x2601_0003)));
+        devices.remove(&DevEui::from_bytes([2; 8]));
+        assert_eq!(holders(&devices), [1, 4]);
+        devices.remove(&DevEui::from_bytes([1; 8]));
+        assert_eq!(holders(&devices), [4]);
+        devices.insert(&abp(5, 0x2601_0001));
+        assert_eq!(holders(&devices), [4, 5]);
+        devices.remove(&DevEui::from_bytes([5; 8]));
+        devices.remove(&DevEui::from_bytes([4; 8]));
+        assert!(devices.is_free(shared));
     }
 
     #[test]

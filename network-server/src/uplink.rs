@@ -180,7 +180,7 @@ impl NetworkServer {
             best.data_rate.spreading_factor,
         );
         let mut state = device.state.lock();
-        if let Some(sent) = state.unacknowledged.take() {
+        if let Some(sent) = state.take_unacknowledged() {
             if lorawan.ack {
                 self.record_queue(
                     &sent.item,
@@ -195,15 +195,14 @@ impl NetworkServer {
             }
         }
         if status_due(
-            state.last_status_request,
+            state.last_status_request(),
             uplink.received_at,
             self.config().device_status_interval,
         ) {
-            state.last_status_request = Some(uplink.received_at);
+            state.set_last_status_request(Some(uplink.received_at));
             mac.extend_from_slice(&mac::dev_status_req());
         }
-        let item = state.queue.pop_front();
-        let more = !state.queue.is_empty();
+        let (item, more) = state.next_queued();
         drop(state);
         let owed = uplink.confirmed || lorawan.adr_ack_req || !mac.is_empty() || item.is_some();
         owed.then(|| DataDownlinkPlan {

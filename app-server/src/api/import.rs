@@ -19,6 +19,7 @@ use super::access::{operator_only, registrar, sees_house};
 use super::error::RowError;
 use super::{ApiError, AppState, devices, gateways, houses, meters};
 use crate::auth::Caller;
+use crate::memory;
 use crate::publish::Point;
 use crate::store::StoreError;
 use crate::store::devices::{NewDevice, Registration};
@@ -237,6 +238,8 @@ pub(super) async fn import(
         "apartments" => import_apartments(&state, caller, &rows, errors).await?,
         _ => import_meters(&state, caller, &rows, errors).await?,
     };
+    drop((rows, body));
+    tokio::task::spawn_blocking(memory::release_free_heap);
     Ok((
         StatusCode::CREATED,
         Json(Imported {

@@ -238,7 +238,7 @@ impl NetworkServer {
             item.attempts += 1;
             self.record_queue(item, QueueState::Sent, Some(f_cnt_down), None);
             if item.confirmed {
-                plan.device.state.lock().unacknowledged = Some(Unacknowledged {
+                plan.device.state.lock().set_unacknowledged(Unacknowledged {
                     item: item.clone(),
                     f_cnt_down,
                 });
@@ -350,12 +350,8 @@ impl NetworkServer {
             None => self.record_queue(&item, QueueState::Delivered, Some(flight.f_cnt_down), None),
             Some(error) => {
                 let mut state = flight.device.state.lock();
-                if state
-                    .unacknowledged
-                    .as_ref()
-                    .is_some_and(|u| u.item.id == item.id)
-                {
-                    state.unacknowledged = None;
+                if state.unacknowledged().is_some_and(|u| u.item.id == item.id) {
+                    state.take_unacknowledged();
                 }
                 drop(state);
                 let reason = format!("the gateway refused to transmit ({error})");
@@ -378,7 +374,7 @@ impl NetworkServer {
     fn requeue(&self, device: &Device, item: Option<QueueItem>, reason: &str) {
         if let Some(item) = item {
             self.record_queue(&item, QueueState::Pending, None, Some(reason.to_owned()));
-            device.state.lock().queue.push_front(item);
+            device.state.lock().queue_front(item);
         }
     }
 
