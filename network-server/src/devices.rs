@@ -135,9 +135,11 @@ pub struct Unacknowledged {
     pub f_cnt_down: u32,
 }
 
-/// Downlinks queued for a device, and the confirmed one awaiting its acknowledgement.
+/// What few devices have at any time: a session from a join waiting for its first uplink,
+/// queued downlinks, a confirmed downlink awaiting its acknowledgement.
 #[derive(Debug, Default)]
-struct Downlinks {
+struct Occasional {
+    pending: Option<Arc<Session>>,
     queue: VecDeque<QueueItem>,
     unacknowledged: Option<Unacknowledged>,
 }
@@ -146,10 +148,9 @@ struct Downlinks {
 #[derive(Debug, Default)]
 pub struct DeviceState {
     pub active: Option<Arc<Session>>,
-    pub pending: Option<Arc<Session>>,
-    /// Boxed, and absent while there are none: most meters never get a downlink, and a million
-    /// of them should not carry the room (80 bytes each).
-    downlinks: Option<Box<Downlinks>>,
+    /// Boxed, and absent while empty: most meters never join again or get a downlink, and a
+    /// million of them should not carry the room (88 bytes each).
+    occasional: Option<Box<Occasional>>,
     /// When DevStatusReq was last sent (or, after a restart, last answered), in Unix seconds:
     /// 8 bytes where an optional timestamp takes 24.
     last_status_request: Option<NonZeroI64>,
@@ -166,53 +167,72 @@ impl DeviceState {
         self.last_status_request = at.and_then(|at| NonZeroI64::new(at.as_second()));
     }
 
+    /// The session of a join, until the device's first uplink on it.
+    pub fn pending(&self) -> Option<&Arc<Session>> {
+        self.occasional.as_ref()?.pending.as_ref()
+    }
+
+    /// The active session and the pending one.
+    pub fn sessions(&self) -> impl Iterator<Item = &Arc<Session>> {
+        self.active.iter().chain(self.pending())
+    }
+
+    /// Sets the pending session, returning the one it replaces.
+    fn replace_pending(&mut self, session: Arc<Session>) -> Option<Arc<Session>> {
+        self.occasional().pending.replace(session)
+    }
+
+    fn take_pending(&mut self) -> Option<Arc<Session>> {
+        let pending = self.occasional.as_mut()?.pending.take();
+        self.drop_if_empty();
+        pending
+    }
+
     /// Adds a downlink at the end of the queue.
     pub fn queue_back(&mut self, item: QueueItem) {
-        self.downlinks().queue.push_back(item);
+        self.occasional().queue.push_back(item);
     }
 
     /// Puts a downlink back at the head of the queue.
     pub fn queue_front(&mut self, item: QueueItem) {
-        self.downlinks().queue.push_front(item);
+        self.occasional().queue.push_front(item);
     }
 
     /// Takes the next queued downlink, and whether more wait behind it.
     pub fn next_queued(&mut self) -> (Option<QueueItem>, bool) {
-        let Some(downlinks) = &mut self.downlinks else {
+        let Some(occasional) = &mut self.occasional else {
             return (None, false);
         };
-        let item = downlinks.queue.pop_front();
-        let more = !downlinks.queue.is_empty();
+        let item = occasional.queue.pop_front();
+        let more = !occasional.queue.is_empty();
         self.drop_if_empty();
         (item, more)
     }
 
     /// The confirmed downlink sent and awaiting the device's acknowledgement.
     pub fn unacknowledged(&self) -> Option<&Unacknowledged> {
-        self.downlinks.as_ref()?.unacknowledged.as_ref()
+        self.occasional.as_ref()?.unacknowledged.as_ref()
     }
 
     pub fn set_unacknowledged(&mut self, sent: Unacknowledged) {
-        self.downlinks().unacknowledged = Some(sent);
+        self.occasional().unacknowledged = Some(sent);
     }
 
     pub fn take_unacknowledged(&mut self) -> Option<Unacknowledged> {
-        let sent = self.downlinks.as_mut()?.unacknowledged.take();
+        let sent = self.occasional.as_mut()?.unacknowledged.take();
         self.drop_if_empty();
         sent
     }
 
-    fn downlinks(&mut self) -> &mut Downlinks {
-        self.downlinks.get_or_insert_default()
+    fn occasional(&mut self) -> &mut Occasional {
+        self.occasional.get_or_insert_default()
     }
 
     fn drop_if_empty(&mut self) {
-        if self
-            .downlinks
-            .as_ref()
-            .is_some_and(|d| d.queue.is_empty() && d.unacknowledged.is_none())
-        {
-            self.downlinks = None;
+        if self.occasional.as_ref().is_some_and(|o| {
+            o.pending.is_none() && o.queue.is_empty() && o.unacknowledged.is_none()
+        }) {
+            self.occasional = None;
         }
     }
 }
@@ -250,14 +270,16 @@ impl Devices {
         };
         let mut state = DeviceState {
             active: session(&record.active),
-            pending: session(&record.pending),
             ..DeviceState::default()
         };
+        if let Some(pending) = session(&record.pending) {
+            state.replace_pending(pending);
+        }
         state.set_last_status_request(record.last_status_at);
         for item in &record.queue {
             state.queue_back(item.clone());
         }
-        for session in state.active.iter().chain(&state.pending) {
+        for session in state.sessions() {
             self.index(session);
         }
         let device = Device {
@@ -278,7 +300,7 @@ impl Devices {
             return;
         };
         let state = device.state.lock();
-        for session in state.active.iter().chain(&state.pending) {
+        for session in state.sessions() {
             self.unindex(session);
         }
     }
@@ -308,7 +330,7 @@ impl Devices {
     /// Makes `session` the device's pending session (after a join), replacing an older pending one.
     pub fn install_pending(&self, device: &Device, session: Arc<Session>) {
         self.index(&session);
-        let old = device.state.lock().pending.replace(session);
+        let old = device.state.lock().replace_pending(session);
         if let Some(old) = old {
             self.unindex(&old);
         }
@@ -318,14 +340,10 @@ impl Devices {
     pub(crate) fn promote_if_pending(&self, device: &Device, session: &Arc<Session>) {
         let old = {
             let mut state = device.state.lock();
-            if !state
-                .pending
-                .as_ref()
-                .is_some_and(|p| Arc::ptr_eq(p, session))
-            {
+            if !state.pending().is_some_and(|p| Arc::ptr_eq(p, session)) {
                 return;
             }
-            let pending = state.pending.take();
+            let pending = state.take_pending();
             std::mem::replace(&mut state.active, pending)
         };
         if let Some(old) = old {
@@ -430,7 +448,7 @@ mod tests {
     }
 
     #[test]
-    fn downlink_state_exists_only_while_a_downlink_waits_or_awaits_its_ack() {
+    fn occasional_state_exists_only_while_a_downlink_waits_or_awaits_its_ack() {
         let item = |id| QueueItem {
             id,
             f_port: 10,
@@ -450,12 +468,12 @@ mod tests {
             f_cnt_down: 7,
         });
         assert!(
-            state.downlinks.is_some(),
+            state.occasional.is_some(),
             "the confirmed one awaits its ack"
         );
         assert_eq!(state.unacknowledged().map(|u| u.f_cnt_down), Some(7));
         assert_eq!(state.take_unacknowledged().map(|u| u.item.id), Some(2));
-        assert!(state.downlinks.is_none(), "nothing waits: no room is kept");
+        assert!(state.occasional.is_none(), "nothing waits: no room is kept");
         assert_eq!(state.take_unacknowledged(), None);
     }
 
@@ -535,6 +553,10 @@ mod tests {
         );
         devices.promote_if_pending(&device, &new);
         assert!(devices.is_free(DevAddr::from_u32(0x2601_0001)));
+        assert!(
+            device.state.lock().occasional.is_none(),
+            "nothing is pending"
+        );
         assert!(Arc::ptr_eq(
             device.state.lock().active.as_ref().unwrap(),
             &new
