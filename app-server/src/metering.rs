@@ -11,9 +11,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
-use schemas::{Kind, Measurement, Quantity, Resource};
+use schemas::{Kind, Measurement, Quantity};
 
-use crate::publish::Point;
+use crate::publish::{MeterReading, Point};
 use crate::store::meters::MeterInput;
 use crate::store::readings::{self, Inserted, NewReading, Source};
 use crate::store::series::{self, SeriesKey};
@@ -30,14 +30,7 @@ const PULSE_INDEX_DECIMALS: i32 = 6;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placed {
     /// A meter's index.
-    Reading {
-        meter_id: i64,
-        house_id: i64,
-        resource: Resource,
-        time: Timestamp,
-        index: f64,
-        source: Source,
-    },
+    Reading(MeterReading),
     /// An instant value or secondary index of a meter (or of the device, `meter_id` none).
     Value {
         meter_id: Option<i64>,
@@ -95,7 +88,7 @@ pub fn place(
                 time,
             },
             Kind::Index => match meter.and_then(|meter| index_of(measurement, meter)) {
-                Some((meter, index)) => Placed::Reading {
+                Some((meter, index)) => Placed::Reading(MeterReading {
                     meter_id: meter.meter_id,
                     house_id: meter.house_id,
                     resource: meter.resource,
@@ -105,7 +98,7 @@ pub fn place(
                         Some(_) => Source::DeviceArchive,
                         None => Source::Measured,
                     },
-                },
+                }),
                 None => {
                     if meter.is_none() || measurement.quantity == Quantity::Pulses {
                         placement.unassigned += 1;
@@ -198,19 +191,15 @@ pub fn store(
     };
     for placed in &placement.placed {
         match placed {
-            Placed::Reading {
-                meter_id,
-                house_id,
-                resource,
-                time,
-                index,
-                source,
-            } => {
+            Placed::Reading(placed) => {
+                let MeterReading {
+                    meter_id, index, ..
+                } = *placed;
                 let reading = NewReading {
-                    meter_id: *meter_id,
-                    time: *time,
-                    index: *index,
-                    source: *source,
+                    meter_id,
+                    time: placed.time,
+                    index,
+                    source: placed.source,
                     correction: false,
                     uplink_id: Some(uplink_id),
                     received_at,
@@ -224,13 +213,8 @@ pub fn store(
                     }
                     Inserted::Stored { decreasing: false } => {
                         tally.readings += 1;
-                        publish(&mut published, || Point::Reading {
-                            meter_id: *meter_id,
-                            house_id: *house_id,
-                            resource: *resource,
-                            time,
-                            index: *index,
-                            source: *source,
+                        publish(&mut published, || {
+                            Point::Reading(MeterReading { time, ..*placed })
                         });
                     }
                     Inserted::Duplicate => tally.duplicates += 1,
@@ -353,6 +337,8 @@ pub fn remove(
 
 #[cfg(test)]
 mod tests {
+    use schemas::Resource;
+
     use super::*;
 
     fn at(text: &str) -> Timestamp {
@@ -374,14 +360,7 @@ mod tests {
 
     fn only_reading(placement: &Placement) -> (i64, f64, Source) {
         match placement.placed.as_slice() {
-            [
-                Placed::Reading {
-                    meter_id,
-                    index,
-                    source,
-                    ..
-                },
-            ] => (*meter_id, *index, *source),
+            [Placed::Reading(reading)] => (reading.meter_id, reading.index, reading.source),
             other => panic!("expected one reading, got {other:?}"),
         }
     }
@@ -409,7 +388,7 @@ mod tests {
             Measurement::new(Quantity::Volume, 12.345).at(Some(at("2026-11-21T09:00:00Z")));
         let placement = place(&[volume], &[meter], at("2026-11-21T10:00:00Z"), None);
         assert_eq!(only_reading(&placement), (3, 12.345, Source::DeviceArchive));
-        let Placed::Reading { time, .. } = placement.placed[0] else {
+        let Placed::Reading(MeterReading { time, .. }) = placement.placed[0] else {
             unreachable!()
         };
         assert_eq!(time, at("2026-11-21T09:00:00Z"));
@@ -425,7 +404,7 @@ mod tests {
         ];
         let placement = place(&measurements, &[meter], at("2026-11-21T10:00:00Z"), None);
         assert!(
-            matches!(placement.placed[0], Placed::Reading { meter_id: 4, index, .. } if index == 1000.0)
+            matches!(placement.placed[0], Placed::Reading(MeterReading { meter_id: 4, index, .. }) if index == 1000.0)
         );
         assert!(matches!(
             placement.placed[1],
@@ -532,10 +511,10 @@ mod tests {
             None,
         );
         assert!(
-            matches!(placement.placed[0], Placed::Reading { meter_id: 1, index, .. } if index == 5.0)
+            matches!(placement.placed[0], Placed::Reading(MeterReading { meter_id: 1, index, .. }) if index == 5.0)
         );
         assert!(
-            matches!(placement.placed[1], Placed::Reading { meter_id: 2, index, .. } if index == 105.0)
+            matches!(placement.placed[1], Placed::Reading(MeterReading { meter_id: 2, index, .. }) if index == 105.0)
         );
     }
 }

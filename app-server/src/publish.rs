@@ -6,21 +6,27 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use schemas::{Measurement, Quantity, Resource, Uplink};
+use serde::Serialize;
 
 use crate::store::readings::Source;
+
+/// A meter's index at an instant: where ingest places a measured index, and what is published
+/// once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeterReading {
+    pub meter_id: i64,
+    pub house_id: i64,
+    pub resource: Resource,
+    pub time: Timestamp,
+    pub index: f64,
+    pub source: Source,
+}
 
 /// A stored meter reading, device value, alarm or uplink.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Point {
     /// A meter's index.
-    Reading {
-        meter_id: i64,
-        house_id: i64,
-        resource: Resource,
-        time: Timestamp,
-        index: f64,
-        source: Source,
-    },
+    Reading(MeterReading),
     /// An instant value, a secondary index or a status change (1 set, 0 clear) a device reported.
     Value {
         device: String,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use app_server::codec_set::CodecSet;
 use app_server::ingest::{Ingest, IngestMetrics};
-use app_server::publish::{Point, Publisher, Publishers};
+use app_server::publish::{MeterReading, Point, Publisher, Publishers};
 use app_server::store::readings;
 use jiff::Timestamp;
 use parking_lot::Mutex;
@@ -86,5 +86,5 @@ async fn a_refused_uplink_costs_only_itself_and_points_follow_the_commit() {
     );
     let points = collected.0.lock().clone();
     assert_eq!(points.len(), 2, "{points:?}");
-    assert!(matches!(points[1], Point::Reading { index, .. } if index == 102.5));
+    assert!(matches!(points[1], Point::Reading(MeterReading { index, .. }) if index == 102.5));
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use app_server::metering::{self, Placed, Placement};
+use app_server::publish::MeterReading;
 use app_server::store::readings::{self, Inserted, NewReading, Source};
 use app_server::store::series::{self, Owner, SeriesKey};
 use app_server::store::{Store, uplinks};
@@ -105,13 +106,15 @@ async fn readings_breaking_monotonicity_are_flagged_and_none_is_stored_twice() {
 async fn measured_readings_of_one_millisecond_are_kept_apart_but_archive_records_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let (store, meter) = setup(dir.path()).await;
-    let placed = |index: f64, source: Source| Placed::Reading {
-        meter_id: meter,
-        house_id: 1,
-        resource: Resource::ColdWater,
-        time: at(5),
-        index,
-        source,
+    let placed = |index: f64, source: Source| {
+        Placed::Reading(MeterReading {
+            meter_id: meter,
+            house_id: 1,
+            resource: Resource::ColdWater,
+            time: at(5),
+            index,
+            source,
+        })
     };
     let placement = Placement {
         placed: vec![

@@ -15,7 +15,7 @@ use super::access::{registrar, sees_device, sees_house, sees_meter_of, visible_h
 use super::validate::{non_negative, parse, patched, positive, text};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Listing, Page, delete_unreferenced};
 use crate::auth::Caller;
-use crate::publish::Point;
+use crate::publish::{MeterReading, Point};
 use crate::store::meters::{self, Meter, MeterFilter, MeterRole, MeterState, NewMeter};
 use crate::store::readings::{self, NewReading, Source};
 use crate::store::{StoreError, houses};
@@ -157,14 +157,14 @@ pub(super) fn insert_checked(
 
 /// The reading a meter's commissioning stored, to publish.
 pub(super) fn commissioning_point(id: i64, meter: &NewMeter) -> Option<Point> {
-    Some(Point::Reading {
+    Some(Point::Reading(MeterReading {
         meter_id: id,
         house_id: meter.house_id,
         resource: meter.resource,
         time: meter.commissioned_at?,
         index: meter.initial_index,
         source: Source::Manual,
-    })
+    }))
 }
 
 fn store_manual(
@@ -454,14 +454,14 @@ pub(super) async fn replace(
                 return Ok(Err(refused));
             }
             let (id, commissioning) = insert_checked(c, &new)?;
-            let points: Vec<Point> = std::iter::once(Point::Reading {
+            let points: Vec<Point> = std::iter::once(Point::Reading(MeterReading {
                 meter_id: old.id,
                 house_id: old.new.house_id,
                 resource: old.new.resource,
                 time: at,
                 index: final_index,
                 source: Source::Manual,
-            })
+            }))
             .chain(commissioning)
             .collect();
             Ok(Ok((stored(c, id)?, points)))
@@ -548,14 +548,14 @@ pub(super) async fn decommission(
             let mut points = Vec::new();
             if let Some(index) = final_index {
                 store_manual(c, meter.id, at, index, now)?;
-                points.push(Point::Reading {
+                points.push(Point::Reading(MeterReading {
                     meter_id: meter.id,
                     house_id: meter.new.house_id,
                     resource: meter.new.resource,
                     time: at,
                     index,
                     source: Source::Manual,
-                });
+                }));
             }
             meters::remove(c, meter.id, MeterState::Decommissioned, at)?;
             Ok(Ok((stored(c, meter.id)?, points)))

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::validate::{non_negative, parse};
 use super::{ApiError, ApiJson, ApiQuery, AppState, Page, devices, meters};
 use crate::auth::Caller;
-use crate::publish::Point;
+use crate::publish::{MeterReading, Point};
 use crate::store::StoreError;
 use crate::store::readings::{self, NewReading, Reading, Source};
 use crate::store::series::{self, Owner, SeriesPoint};
@@ -153,13 +153,15 @@ pub(super) async fn create(
         .await??;
     let points: Vec<Point> = stored
         .iter()
-        .map(|reading| Point::Reading {
-            meter_id,
-            house_id,
-            resource,
-            time: reading.time,
-            index: reading.index,
-            source: Source::Manual,
+        .map(|reading| {
+            Point::Reading(MeterReading {
+                meter_id,
+                house_id,
+                resource,
+                time: reading.time,
+                index: reading.index,
+                source: Source::Manual,
+            })
         })
         .collect();
     state.publishers.publish(&points);

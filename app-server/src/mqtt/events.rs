@@ -274,21 +274,17 @@ pub fn of_point(prefix: &str, point: &Point) -> Vec<Message> {
 /// have none.
 fn metering(prefix: &str, point: &Point) -> Option<Message> {
     let (topic, payload) = match point {
-        Point::Reading {
-            meter_id,
-            house_id,
-            resource,
-            time,
-            index,
-            source,
-        } => (
-            format!("{prefix}meterd/house/{house_id}/meter/{meter_id}/reading"),
-            json!({
-                "meter_id": meter_id, "house_id": house_id, "resource": resource,
-                "time": *time,
-                "index": index, "unit": resource.unit(), "source": source,
-            }),
-        ),
+        Point::Reading(reading) => {
+            let mut payload = json!(reading);
+            payload["unit"] = json!(reading.resource.unit());
+            (
+                format!(
+                    "{prefix}meterd/house/{}/meter/{}/reading",
+                    reading.house_id, reading.meter_id
+                ),
+                payload,
+            )
+        }
         Point::Alarm {
             house_id,
             meter_id,

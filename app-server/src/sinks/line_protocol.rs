@@ -12,22 +12,18 @@ use crate::publish::Point;
 pub fn line(point: &Point) -> Option<String> {
     let mut line = String::with_capacity(96);
     match point {
-        Point::Reading {
-            meter_id,
-            house_id,
-            resource,
-            time,
-            index,
-            ..
-        } => {
-            if !index.is_finite() {
+        Point::Reading(reading) => {
+            if !reading.index.is_finite() {
                 return None;
             }
             let _ = write!(
                 line,
-                "meter_reading,house={house_id},meter={meter_id},resource={} index={index:?} {}",
-                resource.name(),
-                time.as_millisecond()
+                "meter_reading,house={},meter={},resource={} index={:?} {}",
+                reading.house_id,
+                reading.meter_id,
+                reading.resource.name(),
+                reading.index,
+                reading.time.as_millisecond()
             );
         }
         Point::Value {
@@ -73,19 +69,20 @@ mod tests {
     use schemas::{Quantity, Resource};
 
     use super::*;
+    use crate::publish::MeterReading;
     use crate::store::readings::Source;
 
     #[test]
     fn readings_and_values_as_line_protocol() {
         let time: jiff::Timestamp = "2026-11-21T10:00:00.125Z".parse().unwrap();
-        let reading = Point::Reading {
+        let reading = Point::Reading(MeterReading {
             meter_id: 5,
             house_id: 2,
             resource: Resource::ColdWater,
             time,
             index: 138.456,
             source: Source::Measured,
-        };
+        });
         assert_eq!(
             line(&reading).unwrap(),
             "meter_reading,house=2,meter=5,resource=cold_water index=138.456 1795255200125"
