@@ -20,7 +20,7 @@ use lorawan::keys::{AppSKey as LwAppSKey, NewSKey};
 use lorawan::parser::FCtrl;
 use network_server::dedup::{Deduplicator, FrameSet};
 use network_server::frame::{DataUplink, Direction, SessionKeys};
-use network_server::gwmp::{RxPk, Upstream};
+use network_server::gwmp::{self, Identifier, RxPk, Token, Upstream};
 use network_server::nbiot::crypto::MeterKeys;
 use network_server::nbiot::frame::{self as nbiot_frame, UplinkFrame};
 use network_server::{EventSink, NetworkConfig, NetworkServer};
@@ -53,16 +53,17 @@ fn frame(dev_addr: u32, f_cnt: u32) -> Vec<u8> {
 }
 
 fn push_data(phy: &[u8]) -> Vec<u8> {
-    let mut datagram = vec![2, 0x12, 0x34, 0x00, 0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1];
-    datagram.extend_from_slice(
-        format!(
-            r#"{{"rxpk":[{{"time":"2026-11-21T10:00:00.000000Z","tmst":3512348611,"chan":2,"rfch":0,"freq":868.9,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-57,"lsnr":9.5,"size":{},"data":"{}"}}]}}"#,
-            phy.len(),
-            STANDARD.encode(phy)
-        )
-        .as_bytes(),
+    let json = format!(
+        r#"{{"rxpk":[{{"time":"2026-11-21T10:00:00.000000Z","tmst":3512348611,"chan":2,"rfch":0,"freq":868.9,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-57,"lsnr":9.5,"size":{},"data":"{}"}}]}}"#,
+        phy.len(),
+        STANDARD.encode(phy)
     );
-    datagram
+    gwmp::upstream(
+        Identifier::PushData,
+        Token([0x12, 0x34]),
+        [0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1],
+        json.as_bytes(),
+    )
 }
 
 /// A network server with `count` ABP devices and no periodic status requests, so the frame

@@ -21,6 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
 use network_server::frame::{DeviceUplink, SessionKeys};
+use network_server::gwmp::{self, Header, Identifier, Token};
 use network_server::nbiot::crypto::MeterKeys;
 use network_server::nbiot::frame as nbiot_frame;
 use schemas::{AppSKey, DevAddr, NbIotKey, NwkSKey};
@@ -105,7 +106,16 @@ pub struct Device {
     pub dev_addr: DevAddr,
     pub nwk_s_key: [u8; 16],
     pub app_s_key: [u8; 16],
-    keys: SessionKeys,
+}
+
+impl Device {
+    /// Its session keys, to sign and encrypt a frame.
+    fn keys(&self) -> SessionKeys {
+        SessionKeys::new(
+            &NwkSKey::from_bytes(self.nwk_s_key),
+            &AppSKey::from_bytes(self.app_s_key),
+        )
+    }
 }
 
 /// The `n`-th device of a seed.
@@ -115,17 +125,11 @@ fn device(seed: u64, n: u32) -> Device {
     dev_eui[4..].copy_from_slice(&n.to_be_bytes());
     // NetID 000000's block (type 0, NwkID 0): the top 7 bits are zero.
     let dev_addr = DevAddr::from_u32(0x0100_0000 | (n & 0x00ff_ffff));
-    let (nwk_s_key, app_s_key) = (random.key(), random.key());
-    let keys = SessionKeys::new(
-        &NwkSKey::from_bytes(nwk_s_key),
-        &AppSKey::from_bytes(app_s_key),
-    );
     Device {
         dev_eui,
         dev_addr,
-        nwk_s_key,
-        app_s_key,
-        keys,
+        nwk_s_key: random.key(),
+        app_s_key: random.key(),
     }
 }
 
@@ -271,9 +275,13 @@ struct Reception<'a> {
 fn push_data(reception: &Reception<'_>, random: &mut Random) -> Vec<u8> {
     let rssi = -120 + random.below(80) as i64;
     let snr = (random.below(300) as f64 - 200.0) / 10.0;
-    let mut datagram = Vec::with_capacity(240 + reception.data.len());
-    datagram.extend_from_slice(&[2, (reception.token >> 8) as u8, reception.token as u8, 0]);
-    datagram.extend_from_slice(&reception.gateway);
+    let mut datagram = gwmp::upstream(
+        Identifier::PushData,
+        Token(reception.token.to_be_bytes()),
+        reception.gateway,
+        &[],
+    );
+    datagram.reserve(240 + reception.data.len());
     // Writing into a Vec cannot fail.
     let _ = write!(
         datagram,
@@ -285,9 +293,12 @@ fn push_data(reception: &Reception<'_>, random: &mut Random) -> Vec<u8> {
 
 /// A PULL_DATA datagram (protocol version 2).
 fn pull_data(gateway: [u8; 8], token: u16) -> Vec<u8> {
-    let mut datagram = vec![2, (token >> 8) as u8, token as u8, 2];
-    datagram.extend_from_slice(&gateway);
-    datagram
+    gwmp::upstream(
+        Identifier::PullData,
+        Token(token.to_be_bytes()),
+        gateway,
+        &[],
+    )
 }
 
 /// The `archive1` payload of an NB-IoT meter: its clock, battery 90 %, and one hourly volume
@@ -355,17 +366,15 @@ impl Sockets {
 
 /// The TX_ACK (protocol 2, no error) that answers `datagram` when it is a PULL_RESP.
 fn tx_ack(datagram: &[u8], gateway: [u8; 8]) -> Option<Vec<u8>> {
-    const PULL_RESP: u8 = 0x03;
-    const TX_ACK: u8 = 0x05;
-    match datagram {
-        [_, token_high, token_low, PULL_RESP, ..] => {
-            let mut ack = vec![2, *token_high, *token_low, TX_ACK];
-            ack.extend_from_slice(&gateway);
-            ack.extend_from_slice(br#"{"txpk_ack":{"error":"NONE"}}"#);
-            Some(ack)
-        }
-        _ => None,
-    }
+    let header = Header::parse(datagram).ok()?;
+    (header.identifier == Identifier::PullResp).then(|| {
+        gwmp::upstream(
+            Identifier::TxAck,
+            header.token,
+            gateway,
+            br#"{"txpk_ack":{"error":"NONE"}}"#,
+        )
+    })
 }
 
 /// Sends the load to `target`: `rate` frames a second for `duration`, device after device,
@@ -436,7 +445,7 @@ pub fn run(
                 f_opts: &[],
                 payload: Some((F_PORT, &payload)),
             }
-            .encode(&device.keys)?;
+            .encode(&device.keys())?;
             let tmst = (now.duration_since(start).as_micros() as u64 & 0xffff_ffff) as u32;
             let data = STANDARD.encode(&phy);
             let jitter = load.jitter.as_micros() as u64 + 1;

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use lorawan::creator::DataPayloadCreator;
 use lorawan::keys::{AppSKey, NewSKey};
 use lorawan::parser::FCtrl;
+use network_server::gwmp::{self, Identifier, Token};
 use serde_json::{Value, json};
 
 pub struct TestGateway {
@@ -38,26 +39,23 @@ impl TestGateway {
     }
 
     /// Sends a datagram of kind `identifier` with `json`, returning the token used.
-    fn send(&mut self, identifier: u8, json: Option<&Value>) -> [u8; 2] {
+    fn send(&mut self, identifier: Identifier, json: Option<&Value>) -> [u8; 2] {
         let (token, datagram) = self.datagram(identifier, json);
         self.socket.send_to(&datagram, self.server).unwrap();
         token
     }
 
-    fn datagram(&mut self, identifier: u8, json: Option<&Value>) -> ([u8; 2], Vec<u8>) {
+    fn datagram(&mut self, identifier: Identifier, json: Option<&Value>) -> ([u8; 2], Vec<u8>) {
         let token = self.next_token();
-        let mut datagram = vec![2, token[0], token[1], identifier];
-        datagram.extend_from_slice(&self.eui);
-        if let Some(json) = json {
-            datagram.extend_from_slice(json.to_string().as_bytes());
-        }
+        let json = json.map(Value::to_string).unwrap_or_default();
+        let datagram = gwmp::upstream(identifier, Token(token), self.eui, json.as_bytes());
         (token, datagram)
     }
 
     /// PUSH_DATA without waiting for the PUSH_ACK (or caring whether anyone listens), as a
     /// gateway keeps sending while the server is down.
     pub fn push_blind(&mut self, rxpk: Vec<Value>) {
-        let (_, datagram) = self.datagram(0x00, Some(&json!({ "rxpk": rxpk })));
+        let (_, datagram) = self.datagram(Identifier::PushData, Some(&json!({ "rxpk": rxpk })));
         let _ = self.socket.send_to(&datagram, self.server);
     }
 
@@ -73,13 +71,13 @@ impl TestGateway {
 
     /// PULL_DATA; asserts the PULL_ACK echoes the token.
     pub fn pull(&mut self) {
-        let token = self.send(0x02, None);
+        let token = self.send(Identifier::PullData, None);
         assert_eq!(self.receive(), [2, token[0], token[1], 0x04], "PULL_ACK");
     }
 
     /// PUSH_DATA with the given rxpk objects; asserts the PUSH_ACK echoes the token.
     pub fn push(&mut self, rxpk: Vec<Value>) {
-        let token = self.send(0x00, Some(&json!({ "rxpk": rxpk })));
+        let token = self.send(Identifier::PushData, Some(&json!({ "rxpk": rxpk })));
         assert_eq!(self.receive(), [2, token[0], token[1], 0x01], "PUSH_ACK");
     }
 
@@ -108,12 +106,10 @@ impl TestGateway {
 
     /// TX_ACK for a PULL_RESP's token, with an error name or none.
     pub fn tx_ack(&self, token: [u8; 2], error: Option<&str>) {
-        let mut datagram = vec![2, token[0], token[1], 0x05];
-        datagram.extend_from_slice(&self.eui);
-        if let Some(error) = error {
-            datagram
-                .extend_from_slice(json!({"txpk_ack": {"error": error}}).to_string().as_bytes());
-        }
+        let json = error
+            .map(|error| json!({"txpk_ack": {"error": error}}).to_string())
+            .unwrap_or_default();
+        let datagram = gwmp::upstream(Identifier::TxAck, Token(token), self.eui, json.as_bytes());
         self.socket.send_to(&datagram, self.server).unwrap();
     }
 }

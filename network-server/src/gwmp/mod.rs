@@ -116,6 +116,22 @@ impl Header {
     }
 }
 
+/// A datagram as a gateway sends it, protocol version 2: the header, the gateway's EUI and
+/// `json` (empty for PULL_DATA). The server only reads these; the load generator, benchmarks
+/// and tests write them.
+pub fn upstream(identifier: Identifier, token: Token, gateway: [u8; 8], json: &[u8]) -> Vec<u8> {
+    let mut datagram = Vec::with_capacity(UPSTREAM_HEADER_LEN + json.len());
+    datagram.extend_from_slice(&[
+        ProtocolVersion::V2 as u8,
+        token.0[0],
+        token.0[1],
+        identifier as u8,
+    ]);
+    datagram.extend_from_slice(&gateway);
+    datagram.extend_from_slice(json);
+    datagram
+}
+
 /// A datagram a gateway sends to the server.
 #[derive(Debug)]
 pub enum Upstream<'a> {
@@ -218,6 +234,21 @@ mod tests {
     fn reply_keeps_version_and_token() {
         let header = Header::parse(&[1, 0xab, 0xcd, 0x00]).unwrap();
         assert_eq!(header.reply(Identifier::PushAck), [1, 0xab, 0xcd, 0x01]);
+    }
+
+    #[test]
+    fn upstream_datagrams_are_laid_out_as_protocol_txt_says() {
+        let eui = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(
+            upstream(Identifier::PullData, Token([0xab, 0xcd]), eui, b""),
+            [2, 0xab, 0xcd, 0x02, 1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        let ack = upstream(Identifier::TxAck, Token([0, 7]), eui, b"{}");
+        let Ok(Upstream::TxAck(parsed)) = Upstream::parse(&ack) else {
+            panic!("not a TX_ACK: {ack:?}");
+        };
+        assert_eq!(parsed.header.token, Token([0, 7]));
+        assert_eq!(parsed.gateway_eui.to_bytes(), eui);
     }
 
     #[test]

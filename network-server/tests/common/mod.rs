@@ -14,6 +14,7 @@ use lorawan::creator::{DataPayloadCreator, JoinRequestCreator};
 use lorawan::keys::{AppKey as LwAppKey, AppSKey as LwAppSKey, NewSKey};
 use lorawan::maccommands::SerializableMacCommand;
 use lorawan::parser::FCtrl;
+use network_server::gwmp::{self, Identifier, Token};
 use network_server::{EventSink, NetworkConfig, NetworkServer};
 use parking_lot::Mutex;
 use schemas::{
@@ -131,27 +132,26 @@ pub fn txpk_payload(txpk: &serde_json::Value) -> Vec<u8> {
 }
 
 pub fn pull_data(gateway: [u8; 8]) -> Vec<u8> {
-    let mut datagram = vec![2, 0x77, 0x88, 0x02];
-    datagram.extend_from_slice(&gateway);
-    datagram
+    gwmp::upstream(Identifier::PullData, Token([0x77, 0x88]), gateway, b"")
 }
 
 /// A TX_ACK for `token`, with an error name or none.
 pub fn tx_ack(gateway: [u8; 8], token: [u8; 2], error: Option<&str>) -> Vec<u8> {
-    let mut datagram = vec![2, token[0], token[1], 0x05];
-    datagram.extend_from_slice(&gateway);
-    if let Some(error) = error {
-        datagram.extend_from_slice(format!(r#"{{"txpk_ack":{{"error":"{error}"}}}}"#).as_bytes());
-    }
-    datagram
+    let json = error
+        .map(|error| format!(r#"{{"txpk_ack":{{"error":"{error}"}}}}"#))
+        .unwrap_or_default();
+    gwmp::upstream(Identifier::TxAck, Token(token), gateway, json.as_bytes())
 }
 
 /// A PUSH_DATA from `gateway` carrying the given rxpk objects.
 pub fn push_data(gateway: [u8; 8], rxpk: &[String]) -> Vec<u8> {
-    let mut datagram = vec![2, 0x12, 0x34, 0x00];
-    datagram.extend_from_slice(&gateway);
-    datagram.extend_from_slice(format!(r#"{{"rxpk":[{}]}}"#, rxpk.join(",")).as_bytes());
-    datagram
+    let json = format!(r#"{{"rxpk":[{}]}}"#, rxpk.join(","));
+    gwmp::upstream(
+        Identifier::PushData,
+        Token([0x12, 0x34]),
+        gateway,
+        json.as_bytes(),
+    )
 }
 
 /// A well-formed rxpk carrying `phy` at SF7 on 868.9 MHz, concentrator time `tmst`.
