@@ -356,25 +356,22 @@ pub fn metering_of(
     let mut rows = statement.query([device])?;
     let mut found: Option<DeviceMetering> = None;
     while let Some(row) = rows.next()? {
-        if found.is_none() {
-            found = Some(DeviceMetering {
+        let metering = match &mut found {
+            Some(metering) => metering,
+            None => found.insert(DeviceMetering {
                 model: row.get(0)?,
                 application: row.get(10)?,
                 inputs: Vec::new(),
                 clock_offset: row
                     .get::<_, Option<i64>>(1)?
                     .map(jiff::SignedDuration::from_millis),
-            });
-        }
-        let Some(metering) = found.as_mut() else {
-            break;
+            }),
         };
-        let inputs = &mut metering.inputs;
         let Some(meter_id) = row.get::<_, Option<i64>>(2)? else {
             break;
         };
         let resource: String = row.get(3)?;
-        inputs.push(MeterInput {
+        metering.inputs.push(MeterInput {
             meter_id,
             resource: parse_column(format_args!("meter {meter_id}"), &resource)?,
             house_id: row.get(4)?,
