@@ -353,6 +353,33 @@ impl Mqtt {
         Ok(())
     }
 
+    /// Queues the downlink a command on `device`'s topic of `application` asks for; the reason
+    /// when it is refused.
+    async fn queue_command(
+        &self,
+        network: &dyn Network,
+        application: &str,
+        device: &str,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let downlink = commands::parse(device, payload)?;
+        let target = downlink.device;
+        let registered = self
+            .application(target)
+            .await
+            .map_err(|error| format!("not stored: {error}"))?;
+        if registered.as_deref() != Some(application) {
+            return Err(format!("no device {target} in application {application}"));
+        }
+        downlinks::enqueue(&self.store, network, downlink)
+            .await
+            .map_err(|error| match error {
+                DownlinkError::Store(error) => format!("not stored: {error}"),
+                refused => format!("{}: {refused}", refused.field()),
+            })?;
+        Ok(())
+    }
+
     async fn application(&self, device: DeviceId) -> Result<Option<String>, StoreError> {
         self.store
             .read(move |c| devices::application_of(c, device))
@@ -532,31 +559,14 @@ impl Connection {
         let mqtt = Arc::clone(&self.mqtt);
         let network = Arc::clone(&self.network);
         tokio::spawn(async move {
-            let refusal = match commands::parse(&device, &payload) {
-                Err(reason) => Some(reason),
-                Ok(downlink) => {
-                    let target = downlink.device;
-                    match mqtt.application(target).await {
-                        Ok(Some(registered)) if registered == application => {
-                            match downlinks::enqueue(&mqtt.store, network.as_ref(), downlink).await
-                            {
-                                Ok(_) => None,
-                                Err(DownlinkError::Store(error)) => {
-                                    Some(format!("not stored: {error}"))
-                                }
-                                Err(refused) => Some(format!("{}: {refused}", refused.field())),
-                            }
-                        }
-                        Ok(_) => Some(format!("no device {target} in application {application}")),
-                        Err(error) => Some(format!("not stored: {error}")),
-                    }
-                }
-            };
-            match refusal {
-                None => {
+            let queued = mqtt
+                .queue_command(network.as_ref(), &application, &device, &payload)
+                .await;
+            match queued {
+                Ok(()) => {
                     mqtt.metrics.commands.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(reason) => {
+                Err(reason) => {
                     mqtt.metrics
                         .commands_refused
                         .fetch_add(1, Ordering::Relaxed);
