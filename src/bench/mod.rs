@@ -35,6 +35,8 @@ const POLL: Duration = Duration::from_millis(250);
 const MAX_LOSS: f64 = 0.001;
 /// …and p99 latency stays within the dedup window plus this.
 const LATENCY_MARGIN_MS: f64 = 200.0;
+/// The p99 latency a rate must keep to hold.
+const MAX_P99_MS: f64 = DEDUP_WINDOW_MS as f64 + LATENCY_MARGIN_MS;
 /// `--find-max` stops when the rates that held and failed are this close (relative).
 const FIND_MAX_RESOLUTION: f64 = 0.05;
 const FIND_MAX_STEPS: usize = 12;
@@ -85,7 +87,6 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         find_max: options.find_max,
         rss_per_device_bytes: registered.rss_bytes.saturating_sub(idle.rss_bytes) as f64
             / senders as f64,
-        dedup_window_ms: DEDUP_WINDOW_MS,
         machine: process::machine(),
     };
     if options.json {
@@ -121,7 +122,7 @@ impl Runner<'_> {
         let mut rate = self.load.rate;
         for _ in 0..FIND_MAX_STEPS {
             let step = self.step(rate)?;
-            if step.held(DEDUP_WINDOW_MS as f64 + LATENCY_MARGIN_MS, MAX_LOSS) {
+            if step.held() {
                 held = held.max(Some(rate));
             } else {
                 failed = Some(failed.map_or(rate, |failed| failed.min(rate)));

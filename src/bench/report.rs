@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::server::DEDUP_WINDOW_MS;
 use super::snapshot::Latencies;
+use super::{LATENCY_MARGIN_MS, MAX_LOSS, MAX_P99_MS};
 use crate::simulate::Load;
 
 /// One offered rate and what the server made of it.
@@ -56,13 +58,13 @@ impl Step {
         }
     }
 
-    /// Whether the rate held: little enough lost, p99 within `max_p99_ms`.
-    pub fn held(&self, max_p99_ms: f64, max_loss: f64) -> bool {
-        self.loss_ratio() <= max_loss
+    /// Whether the rate held: at most [`MAX_LOSS`] lost, p99 within [`MAX_P99_MS`].
+    pub fn held(&self) -> bool {
+        self.loss_ratio() <= MAX_LOSS
             && self
                 .judged_latency()
                 .quantile(0.99)
-                .is_some_and(|p99| p99 <= max_p99_ms)
+                .is_some_and(|p99| p99 <= MAX_P99_MS)
     }
 
     fn json(&self) -> Value {
@@ -101,23 +103,18 @@ pub struct Report {
     pub find_max: bool,
     /// Resident memory the registered devices added to the idle server, per device.
     pub rss_per_device_bytes: f64,
-    pub dedup_window_ms: u64,
     /// Logical cores and CPU model.
     pub machine: (usize, String),
 }
 
 impl Report {
-    fn max_p99_ms(&self) -> f64 {
-        self.dedup_window_ms as f64 + super::LATENCY_MARGIN_MS
-    }
-
     /// The step reported at the top: the highest rate that held with `--find-max`, else the
     /// only one.
     fn headline(&self) -> Option<&Step> {
         if self.find_max {
             self.steps
                 .iter()
-                .filter(|step| step.held(self.max_p99_ms(), super::MAX_LOSS))
+                .filter(|step| step.held())
                 .max_by_key(|step| step.rate)
         } else {
             self.steps.first()
@@ -133,7 +130,7 @@ impl Report {
             ("gateways", json!(self.load.gateways)),
             ("duration_s", json!(self.load.duration.as_secs_f64())),
             ("rss_per_device_bytes", json!(self.rss_per_device_bytes)),
-            ("dedup_window_ms", json!(self.dedup_window_ms)),
+            ("dedup_window_ms", json!(DEDUP_WINDOW_MS)),
             ("cores", json!(self.machine.0)),
             ("cpu_model", json!(self.machine.1)),
             (
@@ -208,11 +205,7 @@ impl Report {
                 step.cpu_percent,
                 step.generator_cpu_percent,
                 step.peak_rss_bytes as f64 / 1_048_576.0,
-                if step.held(self.max_p99_ms(), super::MAX_LOSS) {
-                    "yes"
-                } else {
-                    "no"
-                }
+                if step.held() { "yes" } else { "no" }
             );
             for (labels, count) in &step.drops {
                 let _ = writeln!(out, "{:>8} dropped {count} {labels}", "");
@@ -228,10 +221,10 @@ impl Report {
         let _ = writeln!(
             out,
             "\nlatency: gateway reception time -> readings committed; a rate holds with loss <= {} % and p99 <= {} ms (dedup window {} ms + {} ms)",
-            super::MAX_LOSS * 100.0,
-            self.max_p99_ms(),
-            self.dedup_window_ms,
-            super::LATENCY_MARGIN_MS
+            MAX_LOSS * 100.0,
+            MAX_P99_MS,
+            DEDUP_WINDOW_MS,
+            LATENCY_MARGIN_MS
         );
         let _ = writeln!(
             out,
