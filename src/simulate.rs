@@ -188,44 +188,65 @@ fn gateway_eui(g: u32) -> [u8; 8] {
     eui
 }
 
-/// The header of the devices' CSV, as `POST /api/v1/import/devices` takes it.
-pub const DEVICES_CSV_HEADER: &str =
-    "dev_eui,dev_addr,nwk_s_key,app_s_key,imei,key,model,application\n";
-
-/// Writes a LoRaWAN device as a row of the devices' CSV.
-pub fn device_row(out: &mut impl std::io::Write, device: &Device) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{},{},{},{},,,pulse1,simulated",
-        hex::encode(device.dev_eui),
-        device.dev_addr,
-        hex::encode(device.nwk_s_key),
-        hex::encode(device.app_s_key)
-    )
+/// One simulated sender: a LoRaWAN device or an NB-IoT meter.
+#[derive(Clone, Copy)]
+pub enum Sender<'a> {
+    Lorawan(&'a Device),
+    NbIot(&'a Meter),
 }
 
-/// Writes an NB-IoT meter as a row of the devices' CSV.
-pub fn meter_row(out: &mut impl std::io::Write, meter: &Meter) -> std::io::Result<()> {
-    writeln!(
-        out,
-        ",,,,{},{},archive1,simulated",
-        meter.imei,
-        hex::encode(meter.key)
-    )
+impl Sender<'_> {
+    /// The device id the API knows it by.
+    pub fn id(&self) -> String {
+        match self {
+            Sender::Lorawan(device) => hex::encode(device.dev_eui),
+            Sender::NbIot(meter) => meter.imei.to_string(),
+        }
+    }
 }
 
-/// Writes the devices and meters as `POST /api/v1/import/devices` takes them.
+/// The LoRaWAN devices, then the NB-IoT meters.
+pub fn senders<'a>(devices: &'a [Device], meters: &'a [Meter]) -> Vec<Sender<'a>> {
+    devices
+        .iter()
+        .map(Sender::Lorawan)
+        .chain(meters.iter().map(Sender::NbIot))
+        .collect()
+}
+
+/// Writes `senders` as `POST /api/v1/import/devices` takes them.
+pub fn write_devices_csv(
+    out: &mut impl std::io::Write,
+    senders: &[Sender<'_>],
+) -> std::io::Result<()> {
+    out.write_all(b"dev_eui,dev_addr,nwk_s_key,app_s_key,imei,key,model,application\n")?;
+    for sender in senders {
+        match sender {
+            Sender::Lorawan(device) => writeln!(
+                out,
+                "{},{},{},{},,,pulse1,simulated",
+                hex::encode(device.dev_eui),
+                device.dev_addr,
+                hex::encode(device.nwk_s_key),
+                hex::encode(device.app_s_key)
+            )?,
+            Sender::NbIot(meter) => writeln!(
+                out,
+                ",,,,{},{},archive1,simulated",
+                meter.imei,
+                hex::encode(meter.key)
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes the devices and meters to `path` as `POST /api/v1/import/devices` takes them.
 pub fn export_devices(devices: &[Device], meters: &[Meter], path: &Path) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
-    out.write_all(DEVICES_CSV_HEADER.as_bytes())?;
-    for device in devices {
-        device_row(&mut out, device)?;
-    }
-    for meter in meters {
-        meter_row(&mut out, meter)?;
-    }
+    write_devices_csv(&mut out, &senders(devices, meters))?;
     out.flush()?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::progress::Progress;
 use super::server::BenchServer;
-use crate::simulate::{self, Device, Meter};
+use crate::simulate::{self, Device, Meter, Sender};
 
 /// Apartments (and devices) per house.
 const APARTMENTS_PER_HOUSE: usize = 100;
@@ -16,22 +16,6 @@ const APARTMENTS_PER_HOUSE: usize = 100;
 const ROWS_PER_IMPORT: usize = 50_000;
 /// Litres per pulse of the simulated pulse counters.
 const PULSE_WEIGHT_M3: f64 = 0.01;
-
-/// One simulated sender, as registration sees it.
-enum Sender<'a> {
-    Lorawan(&'a Device),
-    NbIot(&'a Meter),
-}
-
-impl Sender<'_> {
-    /// The device id the API knows it by.
-    fn id(&self) -> String {
-        match self {
-            Sender::Lorawan(device) => hex::encode(device.dev_eui),
-            Sender::NbIot(meter) => meter.imei.to_string(),
-        }
-    }
-}
 
 /// Registers everything; `progress` shows how far it got.
 pub fn register(
@@ -42,11 +26,7 @@ pub fn register(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     server.import("gateways", simulate::gateways_csv(gateways).as_bytes())?;
-    let senders: Vec<Sender<'_>> = devices
-        .iter()
-        .map(Sender::Lorawan)
-        .chain(meters.iter().map(Sender::NbIot))
-        .collect();
+    let senders = simulate::senders(devices, meters);
     let total = senders.len() * 2;
     let mut done = 0;
     for (house, senders) in senders.chunks(ROWS_PER_IMPORT).enumerate() {
@@ -57,13 +37,8 @@ pub fn register(
             apartments.push_str(&format!("{house_id},{number},50,true\n"));
         }
         server.import("apartments", apartments.as_bytes())?;
-        let mut csv = simulate::DEVICES_CSV_HEADER.as_bytes().to_vec();
-        for sender in senders {
-            match sender {
-                Sender::Lorawan(device) => simulate::device_row(&mut csv, device)?,
-                Sender::NbIot(meter) => simulate::meter_row(&mut csv, meter)?,
-            }
-        }
+        let mut csv = Vec::new();
+        simulate::write_devices_csv(&mut csv, senders)?;
         server.import("devices", &csv)?;
         done += senders.len();
         progress.show("registering", done as f64 / total as f64, "devices")?;
