@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::{Server, TOKEN, eventually};
@@ -23,27 +24,17 @@ fn simulate(args: &[&str]) -> std::process::Output {
     output
 }
 
-#[test]
-fn every_simulated_frame_is_stored_once() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
-    let (devices, gateways) = (
-        data.path().join("devices.csv"),
-        data.path().join("gateways.csv"),
-    );
-    let load = ["--devices", "20", "--gateways", "3", "--seed", "42"];
-    simulate(
-        &[
-            &load[..],
-            &[
-                "--export-devices",
-                devices.to_str().unwrap(),
-                "--export-gateways",
-                gateways.to_str().unwrap(),
-            ],
-        ]
-        .concat(),
-    );
+/// Has `meterd simulate` export the devices and gateways of `load` into `dir`, and registers
+/// both in `server` through the CSV import.
+fn export_and_register(server: &Server, dir: &Path, load: &[&str]) {
+    let (devices, gateways) = (dir.join("devices.csv"), dir.join("gateways.csv"));
+    let export = [
+        "--export-devices",
+        devices.to_str().unwrap(),
+        "--export-gateways",
+        gateways.to_str().unwrap(),
+    ];
+    simulate(&[load, &export[..]].concat());
     for (kind, file) in [("gateways", &gateways), ("devices", &devices)] {
         let csv = std::fs::read_to_string(file).unwrap();
         let (status, body) = server.send_raw(
@@ -55,6 +46,14 @@ fn every_simulated_frame_is_stored_once() {
         );
         assert_eq!(status, 201, "{kind}: {body}");
     }
+}
+
+#[test]
+fn every_simulated_frame_is_stored_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let load = ["--devices", "20", "--gateways", "3", "--seed", "42"];
+    export_and_register(&server, data.path(), &load);
 
     let target = server.gwmp.to_string();
     let run = |f_cnt_start: &str| -> Value {
@@ -135,10 +134,6 @@ fn every_simulated_frame_is_stored_once() {
 fn nbiot_meters_send_in_turn_with_lorawan_devices() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let (devices, gateways) = (
-        data.path().join("devices.csv"),
-        data.path().join("gateways.csv"),
-    );
     let load = [
         "--devices",
         "4",
@@ -149,24 +144,7 @@ fn nbiot_meters_send_in_turn_with_lorawan_devices() {
         "--seed",
         "7",
     ];
-    let export = [
-        "--export-devices",
-        devices.to_str().unwrap(),
-        "--export-gateways",
-        gateways.to_str().unwrap(),
-    ];
-    simulate(&[&load[..], &export[..]].concat());
-    for (kind, file) in [("gateways", &gateways), ("devices", &devices)] {
-        let csv = std::fs::read_to_string(file).unwrap();
-        let (status, body) = server.send_raw(
-            Some(TOKEN),
-            "POST",
-            &format!("/api/v1/import/{kind}"),
-            "text/csv",
-            &csv,
-        );
-        assert_eq!(status, 201, "{kind}: {body}");
-    }
+    export_and_register(&server, data.path(), &load);
     let (gwmp, nbiot) = (server.gwmp.to_string(), server.nbiot.to_string());
     let run = [
         "--target",
