@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod mosquitto;
 pub mod nbiot;
 pub mod server;
+pub mod service;
 pub mod victoria;
 
 pub use server::Server;

@@ -2,23 +2,19 @@
 //! own directory so sessions and their queued messages survive a stop and a restart; and a test
 //! client that records every message it receives.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
 
 use super::eventually;
-
-/// The binary; `METERD_TEST_MOSQUITTO` may name another.
-fn binary() -> String {
-    std::env::var("METERD_TEST_MOSQUITTO").unwrap_or_else(|_| "mosquitto".into())
-}
+use super::service::{Service, binary, free_port};
 
 pub struct Mosquitto {
-    child: Option<Child>,
+    service: Service,
     pub address: SocketAddr,
     config: PathBuf,
 }
@@ -27,10 +23,7 @@ impl Mosquitto {
     /// Starts a broker persisting in `dir` on a free port, and waits until it accepts
     /// connections.
     pub fn start(dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,
@@ -43,7 +36,7 @@ impl Mosquitto {
         )
         .unwrap();
         let mut broker = Mosquitto {
-            child: None,
+            service: Service::default(),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             config,
         };
@@ -53,14 +46,12 @@ impl Mosquitto {
 
     /// Starts the broker again on the same port and persistence.
     pub fn resume(&mut self) {
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} (installed by .ci/run): {e}", binary()));
-        self.child = Some(child);
+        self.service.start(
+            Command::new(binary("METERD_TEST_MOSQUITTO", "mosquitto"))
+                .arg("-c")
+                .arg(&self.config),
+            "installed by .ci/run",
+        );
         eventually("mosquitto accepting connections", || {
             TcpStream::connect(self.address).ok()
         });
@@ -68,25 +59,11 @@ impl Mosquitto {
 
     /// Stops the broker (SIGTERM: it saves its sessions).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.service.stop();
     }
 
     pub fn url(&self) -> String {
         format!("mqtt://{}", self.address)
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

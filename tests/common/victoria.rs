@@ -2,21 +2,17 @@
 //! write API, on a free loopback port with its own data directory; points are read back through
 //! its `/api/v1/export`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
 use super::eventually;
-
-/// The binary; `METERD_TEST_VICTORIA_METRICS` may name another.
-fn binary() -> String {
-    std::env::var("METERD_TEST_VICTORIA_METRICS").unwrap_or_else(|_| "victoria-metrics".into())
-}
+use super::service::{Service, binary, free_port};
 
 pub struct Victoria {
-    child: Option<Child>,
+    service: Service,
     pub address: SocketAddr,
     data_dir: PathBuf,
 }
@@ -24,13 +20,9 @@ pub struct Victoria {
 impl Victoria {
     /// Starts a server storing in `data_dir` on a free port, and waits until it is healthy.
     pub fn start(data_dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         let mut victoria = Victoria {
-            child: None,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            service: Service::default(),
+            address: SocketAddr::from(([127, 0, 0, 1], free_port())),
             data_dir: data_dir.to_path_buf(),
         };
         victoria.resume();
@@ -39,20 +31,13 @@ impl Victoria {
 
     /// Starts the server again on the same port and data directory.
     pub fn resume(&mut self) {
-        let child = Command::new(binary())
-            .arg(format!("-storageDataPath={}", self.data_dir.display()))
-            .arg(format!("-httpListenAddr={}", self.address))
-            .args(["-loggerLevel=ERROR", "-search.latencyOffset=0s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "starting {} (apt-get install victoria-metrics; .ci/run does): {e}",
-                    binary()
-                )
-            });
-        self.child = Some(child);
+        self.service.start(
+            Command::new(binary("METERD_TEST_VICTORIA_METRICS", "victoria-metrics"))
+                .arg(format!("-storageDataPath={}", self.data_dir.display()))
+                .arg(format!("-httpListenAddr={}", self.address))
+                .args(["-loggerLevel=ERROR", "-search.latencyOffset=0s"]),
+            "apt-get install victoria-metrics; .ci/run does",
+        );
         let health = format!("http://{}/health", self.address);
         eventually("VictoriaMetrics to answer", || {
             ureq::get(&health).call().ok().map(|_| ())
@@ -62,12 +47,7 @@ impl Victoria {
     /// Stops the server (SIGTERM, so what it took is flushed to disk): the sink finds nobody
     /// listening.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.service.stop();
     }
 
     /// The URL of the InfluxDB write API's base.
@@ -100,14 +80,5 @@ impl Victoria {
             .collect();
         samples.sort_by_key(|(time, _)| *time);
         samples
-    }
-}
-
-impl Drop for Victoria {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
