@@ -310,10 +310,9 @@ impl NetworkServer {
             Err(rejection) => {
                 self.metrics.dropped(rejection.cause());
                 debug!(%rejection, "frame dropped");
-                if let Some((dev_eui, dev_addr)) = rejection.known_device() {
+                if let Some(from) = rejection.refused_from() {
                     self.events.record(NetworkEvent::Refused {
-                        dev_eui,
-                        dev_addr,
+                        from,
                         reason: rejection.to_string(),
                         at: jiff::Timestamp::now(),
                     });

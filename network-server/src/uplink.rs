@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use schemas::{Carrier, DevAddr, DevEui, Lorawan, NetworkEvent, QueueState, Uplink};
+use schemas::{Carrier, DevAddr, DevEui, Lorawan, NetworkEvent, QueueState, RefusedFrom, Uplink};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -61,15 +61,15 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The registered device a rejection concerns (its DevEUI, or the DevAddr whose sessions
-    /// the MIC matched none of); none for frames of no known device.
-    pub fn known_device(&self) -> Option<(Option<DevEui>, Option<DevAddr>)> {
+    /// Whose frame was refused, when it was a registered device's; none for frames of no
+    /// known device.
+    pub fn refused_from(&self) -> Option<RefusedFrom> {
         match self {
-            Rejection::InvalidMic(dev_addr) => Some((None, Some(*dev_addr))),
+            Rejection::InvalidMic(dev_addr) => Some(RefusedFrom::Address(*dev_addr)),
             Rejection::Replay { dev_eui, .. }
             | Rejection::FCntGap { dev_eui, .. }
             | Rejection::InvalidJoinMic(dev_eui)
-            | Rejection::DevNonceReused { dev_eui, .. } => Some((Some(*dev_eui), None)),
+            | Rejection::DevNonceReused { dev_eui, .. } => Some(RefusedFrom::Device(*dev_eui)),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@ use network_server::config::RxWindowChoice;
 use network_server::gps::GpsTime;
 use schemas::{
     AppKey, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, NetworkEvent, QueueItem,
-    QueueState,
+    QueueState, RefusedFrom,
 };
 
 use common::{
@@ -203,14 +203,16 @@ async fn reused_dev_nonces_get_no_join_accept() {
     let refused: Vec<_> = events
         .iter()
         .filter_map(|event| match event {
-            NetworkEvent::Refused {
-                dev_eui, reason, ..
-            } => Some((*dev_eui, reason.clone())),
+            NetworkEvent::Refused { from, reason, .. } => Some((*from, reason.clone())),
             _ => None,
         })
         .collect();
     assert_eq!(refused.len(), 2, "{refused:?}");
-    assert!(refused.iter().all(|(dev_eui, _)| dev_eui.is_some()));
+    assert!(
+        refused
+            .iter()
+            .all(|(from, _)| matches!(from, RefusedFrom::Device(_)))
+    );
     assert!(refused[0].1.contains("reuses DevNonce"), "{refused:?}");
     assert!(refused[1].1.contains("MIC"), "{refused:?}");
 }

@@ -34,7 +34,7 @@ pub use measurement::{Kind, Measurement, Quantity};
 pub use network::{
     DeviceRecord, GatewayCounters, GatewayRecord, GatewayRuntime, GatewaySnapshot, GatewayStatus,
     JoinCredentials, Location, NbIotCommand, NbIotRecord, NetworkEvent, QueueItem, QueueState,
-    RxSettings, SessionCounters, SessionRecord, TxAckCounts,
+    RefusedFrom, RxSettings, SessionCounters, SessionRecord, TxAckCounts,
 };
 pub use radio::{LoraDataRate, MacVersion, Region};
 pub use resource::Resource;

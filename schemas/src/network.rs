@@ -146,6 +146,16 @@ impl QueueState {
     }
 }
 
+/// Whose frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedFrom {
+    /// A registered device.
+    Device(DevEui),
+    /// Whichever devices have a session on the DevAddr: a data frame whose MIC matched none of
+    /// them names no device.
+    Address(DevAddr),
+}
+
 /// A change of network state that must be persisted. The network server emits them; the
 /// registry stores them. Joins and downlink counters are stored before the radio frame that
 /// depends on them goes out.
@@ -185,11 +195,9 @@ pub enum NetworkEvent {
         at: Timestamp,
     },
     /// A frame of a registered device was refused (a bad MIC, a replayed or jumping counter, a
-    /// reused DevNonce): told to the device's owner (MQTT `event/log`), nothing to store. A bad
-    /// MIC names the DevAddr; whose device it was is looked up by it.
+    /// reused DevNonce): told to the device's owner (MQTT `event/log`), nothing to store.
     Refused {
-        dev_eui: Option<DevEui>,
-        dev_addr: Option<DevAddr>,
+        from: RefusedFrom,
         reason: String,
         at: Timestamp,
     },

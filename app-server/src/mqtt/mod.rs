@@ -16,7 +16,7 @@ use rumqttc::{
     AsyncClient, ClientError, Event, EventLoop, Incoming, MqttOptions, QoS, Request,
     TlsConfiguration, Transport,
 };
-use schemas::{DeviceId, NetworkEvent, QueueState};
+use schemas::{DeviceId, NetworkEvent, QueueState, RefusedFrom};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -300,26 +300,20 @@ impl Mqtt {
                 })
                 .await?;
             }
-            NetworkEvent::Refused {
-                dev_eui,
-                dev_addr,
-                reason,
-                at,
-            } => {
-                let owners = match (dev_eui, dev_addr) {
-                    (Some(dev_eui), _) => {
+            NetworkEvent::Refused { from, reason, at } => {
+                let owners = match from {
+                    RefusedFrom::Device(dev_eui) => {
                         let device = DeviceId::from(dev_eui);
                         self.application(device)
                             .await?
                             .map(|application| vec![(device, application)])
                             .unwrap_or_default()
                     }
-                    (None, Some(dev_addr)) => {
+                    RefusedFrom::Address(dev_addr) => {
                         self.store
                             .read(move |c| devices::with_dev_addr(c, dev_addr))
                             .await?
                     }
-                    (None, None) => Vec::new(),
                 };
                 for (device, application) in owners {
                     let log = events::log(
