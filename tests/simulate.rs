@@ -10,18 +10,23 @@ use std::process::Command;
 use common::{Server, TOKEN, eventually};
 use serde_json::Value;
 
-fn simulate(args: &[&str]) -> std::process::Output {
+/// Runs `meterd` with `args` (a command and its options) and asserts that it succeeded.
+fn meterd(args: &[&str]) -> std::process::Output {
     let output = Command::new(env!("CARGO_BIN_EXE_meterd"))
-        .arg("simulate")
         .args(args)
         .output()
-        .expect("running meterd simulate");
+        .expect("running meterd");
     assert!(
         output.status.success(),
-        "meterd simulate failed: {}",
+        "meterd {} failed: {}",
+        args[0],
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+fn simulate(args: &[&str]) -> std::process::Output {
+    meterd(&[&["simulate"], args].concat())
 }
 
 /// Has `meterd simulate` export the devices and gateways of `load` into `dir`, and registers
@@ -204,16 +209,20 @@ fn nbiot_meters_send_in_turn_with_lorawan_devices() {
 /// everything, loses nothing and reports latency at least the dedup window.
 #[test]
 fn bench_reports_every_frame_stored() {
-    let output = Command::new(env!("CARGO_BIN_EXE_meterd"))
-        .args(["bench", "--devices", "30", "--mix", "10", "--gateways", "2"])
-        .args(["--rate", "100", "--duration", "2s", "--json"])
-        .output()
-        .expect("running meterd bench");
-    assert!(
-        output.status.success(),
-        "meterd bench failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = meterd(&[
+        "bench",
+        "--devices",
+        "30",
+        "--mix",
+        "10",
+        "--gateways",
+        "2",
+        "--rate",
+        "100",
+        "--duration",
+        "2s",
+        "--json",
+    ]);
     let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert_eq!(report["frames_sent"], 200);
     assert_eq!(report["readings_stored"], 200);
