@@ -296,13 +296,12 @@ struct Reception<'a> {
 fn push_data(reception: &Reception<'_>, random: &mut Random) -> Vec<u8> {
     let rssi = -120 + random.below(80) as i64;
     let snr = (random.below(300) as f64 - 200.0) / 10.0;
-    let mut datagram = gwmp::upstream(
+    let mut datagram = Vec::with_capacity(240 + reception.data.len());
+    datagram.extend_from_slice(&gwmp::upstream_header(
         Identifier::PushData,
         Token(reception.token.to_be_bytes()),
         reception.gateway,
-        &[],
-    );
-    datagram.reserve(240 + reception.data.len());
+    ));
     // Writing into a Vec cannot fail.
     let _ = write!(
         datagram,

@@ -121,15 +121,26 @@ impl Header {
 /// and tests write them.
 pub fn upstream(identifier: Identifier, token: Token, gateway: [u8; 8], json: &[u8]) -> Vec<u8> {
     let mut datagram = Vec::with_capacity(UPSTREAM_HEADER_LEN + json.len());
-    datagram.extend_from_slice(&[
+    datagram.extend_from_slice(&upstream_header(identifier, token, gateway));
+    datagram.extend_from_slice(json);
+    datagram
+}
+
+/// The first 12 bytes of [`upstream`], for a datagram whose JSON is written in place.
+pub fn upstream_header(
+    identifier: Identifier,
+    token: Token,
+    gateway: [u8; 8],
+) -> [u8; UPSTREAM_HEADER_LEN] {
+    let mut header = [0; UPSTREAM_HEADER_LEN];
+    header[..HEADER_LEN].copy_from_slice(&[
         ProtocolVersion::V2 as u8,
         token.0[0],
         token.0[1],
         identifier as u8,
     ]);
-    datagram.extend_from_slice(&gateway);
-    datagram.extend_from_slice(json);
-    datagram
+    header[EUI_OFFSET..].copy_from_slice(&gateway);
+    header
 }
 
 /// A datagram a gateway sends to the server.
