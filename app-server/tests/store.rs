@@ -148,3 +148,31 @@ async fn a_panicking_completion_does_not_stop_the_writer() {
         .unwrap();
     assert_eq!(count(&store), 1);
 }
+
+#[tokio::test]
+async fn committed_pages_reach_the_database_file_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&options(dir.path())).unwrap();
+    let file = dir.path().join("meterd.sqlite3");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    // 2 MiB committed: far below the WAL size at which the writer checkpoints by itself, so
+    // only the checkpointer copies them out of the WAL into the database file.
+    store
+        .writer()
+        .write(|c| {
+            c.execute_batch(
+                "CREATE TABLE filler (bytes BLOB);
+                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO filler SELECT randomblob(1000) FROM n;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 2_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(size() >= 2_000_000, "database file is {} bytes", size());
+    store.close().await;
+}

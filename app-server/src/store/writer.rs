@@ -8,6 +8,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpointer::Checkpointer;
 use super::{StoreError, StoreOptions};
 use crate::metrics::render_counters;
 
@@ -105,9 +106,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `connection`.
+    /// Starts the writer thread on `connection`; `checkpointer` is stopped when the writer stops.
     pub(super) fn start(
         connection: Connection,
+        checkpointer: Checkpointer,
         options: &StoreOptions,
     ) -> Result<Self, StoreError> {
         let (jobs, receiver) = mpsc::channel(options.queue.max(1));
@@ -122,6 +124,7 @@ impl Writer {
             .name("meterd-store-writer".into())
             .spawn(move || {
                 run(connection, receiver, gathering, &thread_metrics);
+                checkpointer.stop();
                 let _ = finished.send(());
             })
             .map_err(|error| StoreError::Thread(error.to_string()))?;
