@@ -27,7 +27,8 @@ use crate::latency::LatencyHistogram;
 use crate::metering::{self, Tally};
 use crate::metrics::render_counters;
 use crate::publish::{Point, Publishers, StoredUplink};
-use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters, uplinks};
+use crate::store::uplinks::{self, ArchiveRow};
+use crate::store::{Completion, Job, Store, StoreError, devices, in_savepoint, meters};
 use crate::time_service::{self, TimeServiceConfig};
 
 /// Uplinks taken into one write job at most.
@@ -227,12 +228,16 @@ impl Ingest {
         let in_flight = Arc::new(Semaphore::new(limit));
         let mut batch = Vec::with_capacity(MAX_UPLINKS_PER_JOB);
         while uplinks.recv_many(&mut batch, MAX_UPLINKS_PER_JOB).await > 0 {
-            let permits = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            let arrived = self.prepare(batch.drain(..));
+            if arrived.is_empty() {
+                continue;
+            }
+            let permits = u32::try_from(arrived.len()).unwrap_or(u32::MAX);
             let Ok(permit) = Arc::clone(&in_flight).acquire_many_owned(permits).await else {
                 return;
             };
             let job = UplinkBatch {
-                uplinks: std::mem::take(&mut batch),
+                uplinks: arrived,
                 codecs: self.codecs.current(),
                 metrics: Arc::clone(&self.metrics),
                 publishers: self.publishers.clone(),
@@ -248,9 +253,38 @@ impl Ingest {
     }
 }
 
+impl Ingest {
+    /// Formats the uplinks' archive rows off the writer thread. An uplink whose row cannot be
+    /// made is counted as failed and settled as lost.
+    fn prepare(&self, uplinks: impl Iterator<Item = Uplink>) -> Vec<Arrived> {
+        let mut lost = Vec::new();
+        let arrived = uplinks
+            .filter_map(|uplink| match ArchiveRow::of(&uplink) {
+                Ok(archive) => Some(Arrived { uplink, archive }),
+                Err(error) => {
+                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                    warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
+                    lost.extend(Settled::lost(&uplink));
+                    None
+                }
+            })
+            .collect();
+        if let Some(settle) = self.settle.as_ref().filter(|_| !lost.is_empty()) {
+            settle.settled(&lost);
+        }
+        arrived
+    }
+}
+
+/// An uplink on its way to the store, with its archive row.
+struct Arrived {
+    uplink: Uplink,
+    archive: ArchiveRow,
+}
+
 /// One write job of uplinks.
 struct UplinkBatch {
-    uplinks: Vec<Uplink>,
+    uplinks: Vec<Arrived>,
     codecs: Arc<Codecs>,
     metrics: Arc<IngestMetrics>,
     publishers: Publishers,
@@ -293,11 +327,12 @@ impl UplinkBatch {
     fn store(
         &self,
         connection: &Connection,
-        uplink: &Uplink,
+        arrived: &Arrived,
         stored: &mut Stored,
     ) -> Result<(), StoreError> {
-        let device = uplink.device.to_string();
-        let metering = meters::metering_of(connection, &device)?.unwrap_or_default();
+        let Arrived { uplink, archive } = arrived;
+        let device = &archive.device;
+        let metering = meters::metering_of(connection, device)?.unwrap_or_default();
         let decoded = decoding::decode(
             &self.codecs,
             &metering.model,
@@ -305,7 +340,7 @@ impl UplinkBatch {
             &uplink.payload,
             uplink.received_at,
         );
-        let uplink_id = uplinks::insert(connection, uplink, &decoded)?;
+        let uplink_id = uplinks::insert(connection, uplink, archive, &decoded)?;
         stored.received.push(LatencyStart::of(uplink));
         if self.publishers.want_uplinks() {
             stored.points.push(Point::Uplink(Arc::new(StoredUplink {
@@ -331,7 +366,7 @@ impl UplinkBatch {
         if let Some(device_time) = device_clock(&decoded.measurements) {
             let offset = device_time.duration_since(uplink.received_at);
             let millis = i64::try_from(offset.as_millis()).unwrap_or(i64::MAX);
-            devices::record_clock_offset(connection, &device, millis, uplink.received_at)?;
+            devices::record_clock_offset(connection, device, millis, uplink.received_at)?;
             clock_offset = Some(SignedDuration::from_millis(millis));
         }
         let taken_at = time_service::reading_time(uplink, self.time.gateway_time_tolerance);
@@ -343,7 +378,7 @@ impl UplinkBatch {
         );
         let tally = metering::store(
             connection,
-            &device,
+            device,
             &placement,
             uplink_id,
             uplink.received_at,
@@ -359,8 +394,8 @@ impl UplinkBatch {
     fn store_all(&self, transaction: &mut Transaction<'_>) -> Stored {
         let together = in_savepoint(transaction, |t| {
             let mut stored = Stored::default();
-            for uplink in &self.uplinks {
-                self.store(t, uplink, &mut stored)?;
+            for arrived in &self.uplinks {
+                self.store(t, arrived, &mut stored)?;
             }
             Ok(stored)
         });
@@ -368,11 +403,12 @@ impl UplinkBatch {
             return stored;
         }
         let mut stored = Stored::default();
-        for uplink in &self.uplinks {
+        for arrived in &self.uplinks {
             let mut one = Stored::default();
-            match in_savepoint(transaction, |t| self.store(t, uplink, &mut one)) {
+            match in_savepoint(transaction, |t| self.store(t, arrived, &mut one)) {
                 Ok(()) => stored.absorb(one),
                 Err(error) => {
+                    let uplink = &arrived.uplink;
                     self.metrics.failed.fetch_add(1, Ordering::Relaxed);
                     warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
                     stored.settled.extend(Settled::lost(uplink));
@@ -430,7 +466,11 @@ impl Job for UplinkBatch {
             .failed
             .fetch_add(self.uplinks.len() as u64, Ordering::Relaxed);
         if let Some(settle) = &self.settle {
-            let lost: Vec<Settled> = self.uplinks.iter().filter_map(Settled::lost).collect();
+            let lost: Vec<Settled> = self
+                .uplinks
+                .iter()
+                .filter_map(|arrived| Settled::lost(&arrived.uplink))
+                .collect();
             settle.settled(&lost);
         }
         error!(%error, uplinks = self.uplinks.len(), "uplinks lost: the store could not write");

@@ -229,9 +229,11 @@ async fn retention_deletes_what_is_older_than_the_cutoff_and_nothing_else() {
                 readings::insert(c, &reading(meter, minutes, f64::from(f_cnt)))?;
                 series::insert_value(c, battery, at(minutes), 90.0, None)?;
                 series::record_status(c, magnet, at(minutes), f_cnt % 2 == 1, None)?;
+                let uplink = common::uplink(DEVICE, f_cnt, 1, at(minutes));
                 uplinks::insert(
                     c,
-                    &common::uplink(DEVICE, f_cnt, 1, at(minutes)),
+                    &uplink,
+                    &uplinks::ArchiveRow::of(&uplink)?,
                     &Default::default(),
                 )?;
             }

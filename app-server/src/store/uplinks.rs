@@ -43,28 +43,47 @@ pub struct StoredUplink {
     pub decoded: Decoded,
 }
 
-/// Archives an uplink with what its codec made of it, and advances its session's stored counter
-/// (making a join's pending session the one in use when the uplink came on it); returns the
-/// archived uplink's id.
+/// An uplink's archive columns that take formatting (the device and deduplication ids as text,
+/// the JSON of what a LoRaWAN uplink carries beyond its columns), made before the uplink reaches
+/// the writer thread, which every uplink queues for, so that it only binds them.
+#[derive(Debug, Clone)]
+pub struct ArchiveRow {
+    pub device: String,
+    deduplication_id: String,
+    meta: String,
+}
+
+impl ArchiveRow {
+    /// The archive row of `uplink`.
+    pub fn of(uplink: &Uplink) -> Result<Self, StoreError> {
+        let meta = match &uplink.carrier {
+            Carrier::Lorawan(lorawan) => UplinkMeta {
+                dev_addr: Some(lorawan.dev_addr),
+                adr: lorawan.adr,
+                ack: lorawan.ack,
+                adr_ack_req: lorawan.adr_ack_req,
+                rx: lorawan.rx.clone(),
+                mac_commands: lorawan.mac_commands.clone(),
+            },
+            Carrier::NbIot => UplinkMeta::default(),
+        };
+        Ok(ArchiveRow {
+            device: uplink.device.to_string(),
+            deduplication_id: uplink.deduplication_id.to_string(),
+            meta: serde_json::to_string(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+}
+
+/// Archives an uplink (its formatted columns in `row`) with what its codec made of it, and
+/// advances its session's stored counter (making a join's pending session the one in use when
+/// the uplink came on it); returns the archived uplink's id.
 pub fn insert(
     connection: &Connection,
     uplink: &Uplink,
+    row: &ArchiveRow,
     decoded: &Decoded,
 ) -> Result<i64, StoreError> {
-    let meta = match &uplink.carrier {
-        Carrier::Lorawan(lorawan) => UplinkMeta {
-            dev_addr: Some(lorawan.dev_addr),
-            adr: lorawan.adr,
-            ack: lorawan.ack,
-            adr_ack_req: lorawan.adr_ack_req,
-            rx: lorawan.rx.clone(),
-            mac_commands: lorawan.mac_commands.clone(),
-        },
-        Carrier::NbIot => UplinkMeta::default(),
-    };
-    let meta = serde_json::to_string(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let device = uplink.device.to_string();
-    let received_at = to_millis(uplink.received_at);
     connection
         .prepare_cached(
                         "INSERT INTO uplinks (device_id, received_at, deduplication_id, f_cnt, f_port, confirmed,
@@ -72,15 +91,15 @@ pub fn insert(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
-            device,
-            received_at,
-            uplink.deduplication_id.to_string(),
+            row.device,
+            to_millis(uplink.received_at),
+            row.deduplication_id,
             uplink.f_cnt,
             uplink.f_port,
             uplink.confirmed,
             uplink.payload,
                         uplink.phy_payload,
-            meta,
+            row.meta,
             measurements_json(&decoded.measurements)?,
                         decoded.codec_error,
         ])?;
