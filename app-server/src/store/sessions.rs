@@ -62,10 +62,11 @@ pub fn get(
 ) -> Result<Option<SessionRecord>, StoreError> {
     let row = format!("session of {dev_eui}");
     let raw = connection
-        .prepare_cached(
-            "SELECT dev_addr, nwk_s_key, app_s_key, f_cnt_up, f_cnt_down, rx1_dr_offset, rx2_data_rate, rx_delay
-             FROM device_sessions WHERE device_id = ?1 AND slot = ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT a.dev_addr, a.nwk_s_key, a.app_s_key, {F_CNT_UP}, a.f_cnt_down,
+                    a.rx1_dr_offset, a.rx2_data_rate, a.rx_delay
+             FROM device_sessions a WHERE a.device_id = ?1 AND a.slot = ?2"
+        ))?
         .query_row(params![dev_eui.to_string(), slot.as_str()], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -104,8 +105,19 @@ pub fn key(row: &str, bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{row}: a key is not 16 bytes")))
 }
 
-/// Records an uplink on the session using `dev_addr`: its counter, and, when it is the pending
-/// session of a join, that it is now the one in use.
+/// The uplink counter of the session row aliased `a`: for the session in use, that of the
+/// device's newest archived uplink when it was received after the session was stored, else the
+/// counter stored with the session. Archiving an uplink does not rewrite its session's row (that
+/// put a page of this table into every commit for each uplink); the archive holds the counter,
+/// and [`fold_counters`] moves it into the row before the archive is pruned.
+pub(super) const F_CNT_UP: &str = "coalesce(CASE WHEN a.slot = 'active' THEN
+        (SELECT CASE WHEN u.received_at >= a.created_at THEN u.f_cnt END
+         FROM uplinks u WHERE u.device_id = a.device_id ORDER BY u.id DESC LIMIT 1) END,
+    a.f_cnt_up)";
+
+/// Records an uplink on the session using `dev_addr`: when it is the pending session of a join,
+/// that it is now the one in use, with the uplink's counter. The session in use learns its
+/// counter from the archive (see [`F_CNT_UP`]).
 pub fn record_uplink(
     connection: &Connection,
     dev_eui: DevEui,
@@ -113,37 +125,42 @@ pub fn record_uplink(
     f_cnt: u32,
 ) -> Result<(), StoreError> {
     let (device, dev_addr) = (dev_eui.to_string(), dev_addr.to_string());
-    let on_active = connection
-        .prepare_cached(
-            "UPDATE device_sessions SET f_cnt_up = ?3
-             WHERE device_id = ?1 AND slot = 'active' AND dev_addr = ?2
-                   AND (f_cnt_up IS NULL OR f_cnt_up < ?3)",
-        )?
-        .execute(params![device, dev_addr, f_cnt])?;
-    if on_active == 1 {
-        return Ok(());
-    }
     let promoted = connection
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",
         )?
         .query_row(params![device, dev_addr], |row| row.get::<_, bool>(0))?;
-    if promoted {
-        connection.execute(
-            "DELETE FROM device_sessions WHERE device_id = ?1 AND slot = 'active'",
-            [&device],
-        )?;
-        connection.execute(
-            "UPDATE device_sessions SET slot = 'active' WHERE device_id = ?1 AND slot = 'pending'",
-            [&device],
-        )?;
+    if !promoted {
+        return Ok(());
     }
+    connection.execute(
+        "DELETE FROM device_sessions WHERE device_id = ?1 AND slot = 'active'",
+        [&device],
+    )?;
+    connection.execute(
+        "UPDATE device_sessions SET slot = 'active', f_cnt_up = ?2
+         WHERE device_id = ?1 AND slot = 'pending'",
+        params![device, f_cnt],
+    )?;
+    Ok(())
+}
+
+/// Stores in the session rows of the devices whose archived uplinks received before `before`
+/// (at most `limit` of the oldest, as [`super::uplinks::prune`] takes them) are about to be
+/// pruned the counter the archive gives them, which the archive will no longer hold.
+pub fn fold_counters(
+    connection: &Connection,
+    before: Timestamp,
+    limit: u32,
+) -> Result<(), StoreError> {
     connection
-        .prepare_cached(
-            "UPDATE device_sessions SET f_cnt_up = ?3
-             WHERE device_id = ?1 AND dev_addr = ?2 AND (f_cnt_up IS NULL OR f_cnt_up < ?3)",
-        )?
-        .execute(params![device, dev_addr, f_cnt])?;
+        .prepare_cached(&format!(
+            "UPDATE device_sessions AS a SET f_cnt_up = {F_CNT_UP}
+             WHERE a.slot = 'active' AND a.device_id IN (
+                 SELECT device_id FROM uplinks
+                 WHERE id < (SELECT min(id) FROM uplinks) + ?2 AND received_at < ?1)"
+        ))?
+        .execute(params![to_millis(before), limit])?;
     Ok(())
 }
 

@@ -75,9 +75,9 @@ impl ArchiveRow {
     }
 }
 
-/// Archives an uplink (its formatted columns in `row`) with what its codec made of it, and
-/// advances its session's stored counter (making a join's pending session the one in use when
-/// the uplink came on it); returns the archived uplink's id.
+/// Archives an uplink (its formatted columns in `row`) with what its codec made of it, making a
+/// join's pending session the one in use when the uplink came on it; returns the archived
+/// uplink's id. The archive is where the session in use finds its uplink counter.
 pub fn insert(
     connection: &Connection,
     uplink: &Uplink,
@@ -233,8 +233,9 @@ pub fn payloads_between(
 
 /// Deletes at most `limit` of the oldest uplinks received before `before`; returns how many.
 /// Uplinks are archived in arrival order, so the oldest have the lowest ids and the search
-/// looks at no more than `limit` rows.
+/// looks at no more than `limit` rows. Their devices' sessions keep the counters first.
 pub fn prune(connection: &Connection, before: Timestamp, limit: u32) -> Result<usize, StoreError> {
+    sessions::fold_counters(connection, before, limit)?;
     Ok(connection
         .prepare_cached(
             "DELETE FROM uplinks WHERE id < (SELECT min(id) FROM uplinks) + ?2 AND received_at < ?1",
