@@ -246,6 +246,15 @@ fn bench_reports_every_frame_stored() {
             "{field}: {report}"
         );
     }
+    let per_uplink = &report["cpu_us_per_uplink"];
+    let (server, writer) = (
+        per_uplink["server"].as_f64().unwrap(),
+        per_uplink["store_writer"].as_f64().unwrap(),
+    );
+    assert!(
+        server > 0.0 && (0.0..=server).contains(&writer),
+        "the writer thread's time is part of the server's: {per_uplink}"
+    );
     for quantile in ["p50", "p99", "p999"] {
         let ms = report["latency_ms"][quantile].as_f64().unwrap();
         assert!(

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use app_server::store::WRITER_THREAD;
 use serde_json::Value;
 
 use crate::simulate::{self, Load};
@@ -102,6 +103,8 @@ struct LastCommit {
     /// Since the generator started.
     at: Duration,
     usage: process::Usage,
+    /// The store writer thread's CPU time, seconds.
+    writer_cpu: f64,
     snapshot: Snapshot,
 }
 
@@ -147,6 +150,7 @@ impl Runner<'_> {
         let pid = self.server.pid();
         let before = Snapshot::parse(&self.server.metrics()?);
         let usage_before = process::usage(pid)?;
+        let writer_before = process::thread_cpu_seconds(pid, WRITER_THREAD);
         let kernel_before = process::udp_receive_buffer_errors();
         let mut child = self.simulate(rate)?;
         let phase = format!("{rate}/s");
@@ -186,6 +190,7 @@ impl Runner<'_> {
         let mut last = LastCommit {
             at: sent_at,
             usage: process::usage(pid)?,
+            writer_cpu: process::thread_cpu_seconds(pid, WRITER_THREAD),
             snapshot: Snapshot::parse(&self.server.metrics()?),
         };
         let mut readings = last.snapshot.delta(&before, READINGS);
@@ -198,6 +203,7 @@ impl Runner<'_> {
                 last = LastCommit {
                     at: started.elapsed(),
                     usage: process::usage(pid)?,
+                    writer_cpu: process::thread_cpu_seconds(pid, WRITER_THREAD),
                     snapshot: after.clone(),
                 };
             }
@@ -211,6 +217,7 @@ impl Runner<'_> {
         let LastCommit {
             at: committed_at,
             usage,
+            writer_cpu,
             snapshot: stored,
         } = last;
         let active = number("duration_s") + committed_at.saturating_sub(sent_at).as_secs_f64();
@@ -234,6 +241,8 @@ impl Runner<'_> {
             drops,
             kernel_drops: process::udp_receive_buffer_errors().saturating_sub(kernel_before),
             cpu_percent: (usage.cpu_seconds - usage_before.cpu_seconds) / active.max(1e-9) * 100.0,
+            cpu_seconds: usage.cpu_seconds - usage_before.cpu_seconds,
+            writer_cpu_seconds: writer_cpu - writer_before,
             generator_cpu_percent: generator_cpu / number("duration_s").max(1e-9) * 100.0,
             peak_rss_bytes: usage.peak_rss_bytes,
         })

@@ -29,6 +29,23 @@ pub fn usage(pid: u32) -> anyhow::Result<Usage> {
     })
 }
 
+/// The CPU time of the threads of process `pid` named `name`, seconds (0 when none is found).
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> f64 {
+    // The kernel keeps the first 15 bytes of a thread's name.
+    let comm = &name.as_bytes()[..name.len().min(15)];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read(task.path().join("comm"))
+                .is_ok_and(|named| named.trim_ascii_end() == comm)
+        })
+        .filter_map(|task| cpu_seconds(&std::fs::read_to_string(task.path().join("stat")).ok()?))
+        .sum()
+}
+
 /// utime + stime: fields 14 and 15, counted after the parenthesised command name (which may
 /// itself hold spaces).
 fn cpu_seconds(stat: &str) -> Option<f64> {
@@ -106,6 +123,27 @@ mod tests {
                     Udp: 100 2 3 90 7 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 0\n";
         assert_eq!(snmp_field(snmp, "Udp", "RcvbufErrors"), Some(7));
         assert_eq!(snmp_field(snmp, "Udp", "Nothing"), None);
+    }
+
+    #[test]
+    fn finds_a_thread_by_its_name() {
+        let started = std::time::Instant::now();
+        let busy = std::thread::Builder::new()
+            .name("bench-test-busy-thread".into())
+            .spawn(move || {
+                let mut spins = 0u64;
+                while started.elapsed() < std::time::Duration::from_millis(300) {
+                    spins = std::hint::black_box(spins + 1);
+                }
+                thread_cpu_seconds(std::process::id(), "bench-test-busy-thread")
+            })
+            .unwrap();
+        let measured = busy.join().unwrap();
+        assert!(measured >= 0.1, "{measured} s");
+        assert_eq!(
+            thread_cpu_seconds(std::process::id(), "no-such-thread"),
+            0.0
+        );
     }
 
     #[test]

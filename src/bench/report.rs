@@ -34,6 +34,10 @@ pub struct Step {
     pub kernel_drops: u64,
     /// The server's CPU time over the active time (200 % is both cores of two).
     pub cpu_percent: f64,
+    /// The server's CPU time over the active time, and the store writer thread's share of it,
+    /// seconds.
+    pub cpu_seconds: f64,
+    pub writer_cpu_seconds: f64,
     pub generator_cpu_percent: f64,
     pub peak_rss_bytes: u64,
 }
@@ -46,6 +50,15 @@ impl Step {
     /// The share of frames sent that did not become readings.
     pub fn loss_ratio(&self) -> f64 {
         1.0 - (self.readings as f64 / self.frames.max(1) as f64).min(1.0)
+    }
+
+    /// The server's CPU time per uplink stored, and the store writer thread's part of it, µs.
+    pub fn cpu_us_per_uplink(&self) -> (f64, f64) {
+        let uplinks = self.uplinks.max(1) as f64;
+        (
+            self.cpu_seconds / uplinks * 1e6,
+            self.writer_cpu_seconds / uplinks * 1e6,
+        )
     }
 
     /// The latencies the step is judged by: the gateways' (LoRaWAN), else the server's
@@ -84,6 +97,10 @@ impl Step {
             "drops": self.drops.iter().map(|(labels, n)| (labels.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "kernel_udp_drops": self.kernel_drops,
             "cpu_percent": self.cpu_percent,
+            "cpu_us_per_uplink": {
+                "server": self.cpu_us_per_uplink().0,
+                "store_writer": self.cpu_us_per_uplink().1,
+            },
             "generator_cpu_percent": self.generator_cpu_percent,
             "rss_bytes": self.peak_rss_bytes,
             "active_s": self.active_s,
@@ -170,7 +187,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:>8} {:>9} {:>9} {:>10} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8}  held",
+            "\n{:>8} {:>9} {:>9} {:>10} {:>8} {:>7} {:>7} {:>7} {:>6} {:>10} {:>6} {:>8}  held",
             "offered",
             "sent/s",
             "stored/s",
@@ -180,12 +197,14 @@ impl Report {
             "p99 ms",
             "p99.9",
             "cpu %",
+            "µs/uplink",
             "gen %",
             "rss MiB"
         );
         for step in &self.steps {
             let active = step.active_s.max(1e-9);
             let latency = step.judged_latency();
+            let (server, writer) = step.cpu_us_per_uplink();
             let ms = |q| {
                 latency
                     .quantile(q)
@@ -193,7 +212,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:>8} {:>9.0} {:>9.0} {:>10.0} {:>8.3} {:>7} {:>7} {:>7} {:>6.0} {:>6.0} {:>8.1}  {}",
+                "{:>8} {:>9.0} {:>9.0} {:>10.0} {:>8.3} {:>7} {:>7} {:>7} {:>6.0} {:>10} {:>6.0} {:>8.1}  {}",
                 step.rate,
                 step.sent_per_s,
                 step.stored_per_s(),
@@ -203,6 +222,7 @@ impl Report {
                 ms(0.99),
                 ms(0.999),
                 step.cpu_percent,
+                format!("{server:.0} ({writer:.0})"),
                 step.generator_cpu_percent,
                 step.peak_rss_bytes as f64 / 1_048_576.0,
                 if step.held() { "yes" } else { "no" }
@@ -225,6 +245,10 @@ impl Report {
             MAX_P99_MS,
             DEDUP_WINDOW_MS,
             LATENCY_MARGIN_MS
+        );
+        let _ = writeln!(
+            out,
+            "µs/uplink: the server's CPU time per uplink stored (in parentheses, its store writer thread's)"
         );
         let _ = writeln!(
             out,

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
-pub use writer::{Completion, Job, StoreMetrics, Writer, in_savepoint};
+pub use writer::{Completion, Job, StoreMetrics, WRITER_THREAD, Writer, in_savepoint};
 
 /// Prepared statements kept per connection. Storing an uplink alone runs some twenty distinct
 /// statements; with fewer kept, each uplink would parse SQL again.

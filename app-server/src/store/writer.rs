@@ -12,6 +12,10 @@ use super::checkpointer::Checkpointer;
 use super::{StoreError, StoreOptions};
 use crate::metrics::render_counters;
 
+/// The writer thread's name (the kernel keeps its first 15 bytes): `meterd bench` reads its CPU
+/// time by it.
+pub const WRITER_THREAD: &str = "meterd-store-writer";
+
 /// How often the queue is looked at while jobs are gathered.
 const GATHER_POLL: Duration = Duration::from_millis(1);
 
@@ -121,7 +125,7 @@ impl Writer {
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = Arc::clone(&metrics);
         std::thread::Builder::new()
-            .name("meterd-store-writer".into())
+            .name(WRITER_THREAD.into())
             .spawn(move || {
                 run(connection, receiver, gathering, &thread_metrics);
                 checkpointer.stop();
