@@ -52,10 +52,21 @@ impl Checkpointer {
     }
 }
 
+/// Checkpoints every [`INTERVAL`] until stopped; a failure is logged when it starts and when it
+/// ends, not five times a second.
 fn run(connection: &Connection, stopped: &mpsc::Receiver<()>) {
+    let mut failing = false;
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-        if let Err(error) = checkpoint(connection) {
-            tracing::warn!(%error, "WAL checkpoint failed; the writer's own checkpoint takes over");
+        match checkpoint(connection) {
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "WAL checkpoints fail; the writer's own checkpoints take over");
+            }
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("WAL checkpoints work again");
+            }
+            _ => {}
         }
     }
 }
