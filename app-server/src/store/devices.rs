@@ -7,6 +7,7 @@ use schemas::{
     NbIotKey, NbIotRecord, SessionCounters, SessionRecord,
 };
 
+use super::sessions::f_cnt_up;
 use super::{
     StoreError, count, from_millis, nbiot, parse_column, queue, sessions, sql_offset, to_millis,
 };
@@ -160,21 +161,24 @@ pub struct DeviceRow {
     pub organisation_id: Option<i64>,
 }
 
-const COLUMNS: &str = "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
+const COLUMNS: &str = concat!(
+    "d.id, d.kind, d.model, d.application, d.mac_version, d.class, d.join_eui,
         d.created_at,
     (SELECT received_at FROM uplinks u WHERE u.device_id = d.id ORDER BY u.id DESC LIMIT 1),
         d.last_join_at, d.battery, d.margin, d.status_at,
-    a.dev_addr, a.f_cnt_down, p.dev_addr,
+    a.dev_addr, ",
+    f_cnt_up!(),
+    ", a.f_cnt_down, p.dev_addr,
     n.device_id IS NOT NULL, n.f_cnt_up, n.f_cnt_down, d.clock_offset_ms, d.clock_offset_at,
-    d.organisation_id";
-// The session in use's uplink counter, sessions::F_CNT_UP, follows COLUMNS as the last column.
+    d.organisation_id"
+);
 
 const FROM: &str = "devices d
     LEFT JOIN device_sessions a ON a.device_id = d.id AND a.slot = 'active'
     LEFT JOIN device_sessions p ON p.device_id = d.id AND p.slot = 'pending'
     LEFT JOIN nbiot_sessions n ON n.device_id = d.id";
 
-/// The columns of [`COLUMNS`] and the session's counter as SQLite returns them.
+/// The columns of [`COLUMNS`] as SQLite returns them.
 struct RawDevice {
     id: String,
     kind: String,
@@ -208,11 +212,11 @@ impl RawDevice {
             last_uplink_at: row.get(8)?,
             last_join_at: row.get(9)?,
             status: (row.get(10)?, row.get(11)?, row.get(12)?),
-            active: (row.get(13)?, row.get(22)?, row.get(14)?),
-            pending_dev_addr: row.get(15)?,
-            nbiot: (row.get(16)?, row.get(17)?, row.get(18)?),
-            clock_offset: (row.get(19)?, row.get(20)?),
-            organisation_id: row.get(21)?,
+            active: (row.get(13)?, row.get(14)?, row.get(15)?),
+            pending_dev_addr: row.get(16)?,
+            nbiot: (row.get(17)?, row.get(18)?, row.get(19)?),
+            clock_offset: (row.get(20)?, row.get(21)?),
+            organisation_id: row.get(22)?,
         })
     }
 
@@ -322,10 +326,7 @@ pub fn insert(connection: &Connection, device: &NewDevice) -> Result<(), StoreEr
 /// One device.
 pub fn get(connection: &Connection, id: DeviceId) -> Result<Option<DeviceRow>, StoreError> {
     connection
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, {} FROM {FROM} WHERE d.id = ?1",
-            sessions::F_CNT_UP
-        ))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE d.id = ?1"))?
         .query_row([id.to_string()], RawDevice::read)
         .optional()?
         .map(RawDevice::decode)
@@ -360,8 +361,7 @@ pub fn list(
     );
     let rows = connection
         .prepare_cached(&format!(
-            "SELECT {COLUMNS}, {} FROM {FROM} WHERE {condition} ORDER BY d.id LIMIT ?5 OFFSET ?6",
-            sessions::F_CNT_UP
+            "SELECT {COLUMNS} FROM {FROM} WHERE {condition} ORDER BY d.id LIMIT ?5 OFFSET ?6"
         ))?
         .query_map(
             params![

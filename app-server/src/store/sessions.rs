@@ -62,9 +62,10 @@ pub fn get(
 ) -> Result<Option<SessionRecord>, StoreError> {
     let row = format!("session of {dev_eui}");
     let raw = connection
-        .prepare_cached(&format!(
-            "SELECT a.dev_addr, a.nwk_s_key, a.app_s_key, {F_CNT_UP}, a.f_cnt_down,
-                    a.rx1_dr_offset, a.rx2_data_rate, a.rx_delay
+        .prepare_cached(concat!(
+            "SELECT a.dev_addr, a.nwk_s_key, a.app_s_key, ",
+            f_cnt_up!(),
+            ", a.f_cnt_down, a.rx1_dr_offset, a.rx2_data_rate, a.rx_delay
              FROM device_sessions a WHERE a.device_id = ?1 AND a.slot = ?2"
         ))?
         .query_row(params![dev_eui.to_string(), slot.as_str()], |r| {
@@ -105,19 +106,25 @@ pub fn key(row: &str, bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{row}: a key is not 16 bytes")))
 }
 
-/// The uplink counter of the session row aliased `a`: for the session in use, that of the
-/// device's newest archived uplink when it was received after the session was stored, else the
-/// counter stored with the session. Archiving an uplink does not rewrite its session's row (that
-/// put a page of this table into every commit for each uplink); the archive holds the counter,
-/// and [`fold_counters`] moves it into the row before the archive is pruned.
-pub(super) const F_CNT_UP: &str = "coalesce(CASE WHEN a.slot = 'active' THEN
-        (SELECT CASE WHEN u.received_at >= a.created_at THEN u.f_cnt END
-         FROM uplinks u WHERE u.device_id = a.device_id ORDER BY u.id DESC LIMIT 1) END,
-    a.f_cnt_up)";
+/// The uplink counter of the session row aliased `a`, as SQL text for `concat!`: for the
+/// session in use, that of the device's newest archived uplink when it was received after the
+/// session was stored, else the counter stored with the session. Archiving an uplink does not
+/// rewrite its session's row (that put a page of this table into every commit for each uplink);
+/// the archive holds the counter, and [`fold_counters`] moves it into the row before the
+/// archive is pruned.
+macro_rules! f_cnt_up {
+    () => {
+        "coalesce(CASE WHEN a.slot = 'active' THEN
+            (SELECT CASE WHEN u.received_at >= a.created_at THEN u.f_cnt END
+             FROM uplinks u WHERE u.device_id = a.device_id ORDER BY u.id DESC LIMIT 1) END,
+         a.f_cnt_up)"
+    };
+}
+pub(super) use f_cnt_up;
 
 /// Records an uplink on the session using `dev_addr`: when it is the pending session of a join,
 /// that it is now the one in use, with the uplink's counter. The session in use learns its
-/// counter from the archive (see [`F_CNT_UP`]).
+/// counter from the archive (see [`f_cnt_up!`]).
 pub fn record_uplink(
     connection: &Connection,
     dev_eui: DevEui,
@@ -154,9 +161,10 @@ pub fn fold_counters(
     limit: u32,
 ) -> Result<(), StoreError> {
     connection
-        .prepare_cached(&format!(
-            "UPDATE device_sessions AS a SET f_cnt_up = {F_CNT_UP}
-             WHERE a.slot = 'active' AND a.device_id IN (
+        .prepare_cached(concat!(
+            "UPDATE device_sessions AS a SET f_cnt_up = ",
+            f_cnt_up!(),
+            " WHERE a.slot = 'active' AND a.device_id IN (
                  SELECT device_id FROM uplinks
                  WHERE id < (SELECT min(id) FROM uplinks) + ?2 AND received_at < ?1)"
         ))?
