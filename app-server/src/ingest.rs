@@ -76,6 +76,13 @@ impl IngestMetrics {
         }
     }
 
+    /// Counts and logs an uplink the store refused; the news for its sender, if it waits.
+    fn not_stored(&self, uplink: &Uplink, error: &StoreError) -> Option<Settled> {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
+        Settled::lost(uplink)
+    }
+
     /// Counts what a committed job stored.
     pub fn add(&self, tally: &Tally) {
         for (counter, value) in [
@@ -251,9 +258,7 @@ impl Ingest {
             }
         }
     }
-}
 
-impl Ingest {
     /// Formats the uplinks' archive rows off the writer thread. An uplink whose row cannot be
     /// made is counted as failed and settled as lost.
     fn prepare(&self, uplinks: impl Iterator<Item = Uplink>) -> Vec<Arrived> {
@@ -262,9 +267,7 @@ impl Ingest {
             .filter_map(|uplink| match ArchiveRow::of(&uplink) {
                 Ok(archive) => Some(Arrived { uplink, archive }),
                 Err(error) => {
-                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
-                    lost.extend(Settled::lost(&uplink));
+                    lost.extend(self.metrics.not_stored(&uplink, &error));
                     None
                 }
             })
@@ -408,10 +411,8 @@ impl UplinkBatch {
             match in_savepoint(transaction, |t| self.store(t, arrived, &mut one)) {
                 Ok(()) => stored.absorb(one),
                 Err(error) => {
-                    let uplink = &arrived.uplink;
-                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    warn!(%error, device = %uplink.device, f_cnt = uplink.f_cnt, "uplink not stored");
-                    stored.settled.extend(Settled::lost(uplink));
+                    let lost = self.metrics.not_stored(&arrived.uplink, &error);
+                    stored.settled.extend(lost);
                 }
             }
         }
