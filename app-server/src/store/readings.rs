@@ -83,8 +83,31 @@ pub enum Inserted {
 /// The nearest unflagged readings before and after `time`, as (time, index).
 pub type Neighbours = (Option<(Timestamp, f64)>, Option<(Timestamp, f64)>);
 
-/// The meter's nearest usable readings strictly before and strictly after `time`.
+/// The meter's nearest usable readings strictly before and strictly after `time`. Meters report
+/// in order, so a new reading nearly always comes after all the others: when the newest reading
+/// is usable and older, it is the only neighbour, found in one lookup instead of two.
 pub fn neighbours(
+    connection: &Connection,
+    meter_id: i64,
+    time: Timestamp,
+) -> Result<Neighbours, StoreError> {
+    let newest: Option<(i64, f64, i64)> = connection
+        .prepare_cached(
+            "SELECT time, value, flag FROM readings WHERE meter_id = ?1 ORDER BY time DESC LIMIT 1",
+        )?
+        .query_row([meter_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    match newest {
+        None => Ok((None, None)),
+        Some((at, index, 0)) if at < to_millis(time) => Ok((Some((from_millis(at)?, index)), None)),
+        Some(_) => neighbours_around(connection, meter_id, time),
+    }
+}
+
+/// [`neighbours`] when `time` is not after the meter's newest usable reading: two lookups.
+fn neighbours_around(
     connection: &Connection,
     meter_id: i64,
     time: Timestamp,
@@ -117,35 +140,12 @@ pub fn is_monotonic(index: f64, (before, after): Neighbours) -> bool {
         && after.is_none_or(|(_, next)| index <= next)
 }
 
-/// The neighbours of a reading about to be stored. Meters report in order, so a new reading
-/// nearly always comes after all the others: the newest reading, when usable and older, is then
-/// the only neighbour, found in one lookup instead of two.
-fn neighbours_of_new(
-    connection: &Connection,
-    meter_id: i64,
-    time: Timestamp,
-) -> Result<Neighbours, StoreError> {
-    let newest: Option<(i64, f64, i64)> = connection
-        .prepare_cached(
-            "SELECT time, value, flag FROM readings WHERE meter_id = ?1 ORDER BY time DESC LIMIT 1",
-        )?
-        .query_row([meter_id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .optional()?;
-    match newest {
-        None => Ok((None, None)),
-        Some((at, index, 0)) if at < to_millis(time) => Ok((Some((from_millis(at)?, index)), None)),
-        Some(_) => neighbours(connection, meter_id, time),
-    }
-}
-
 /// Stores a reading, flagging it when it breaks monotonicity (corrections never are).
 pub fn insert(connection: &Connection, reading: &NewReading) -> Result<Inserted, StoreError> {
     let decreasing = !reading.correction
         && !is_monotonic(
             reading.index,
-            neighbours_of_new(connection, reading.meter_id, reading.time)?,
+            neighbours(connection, reading.meter_id, reading.time)?,
         );
     let time = to_millis(reading.time);
     let inserted = connection
