@@ -82,6 +82,7 @@ impl Step {
 
     fn json(&self) -> Value {
         let active = self.active_s.max(1e-9);
+        let (server_us, writer_us) = self.cpu_us_per_uplink();
         json!({
             "rate": self.rate,
             "offered_per_s": self.sent_per_s,
@@ -97,10 +98,7 @@ impl Step {
             "drops": self.drops.iter().map(|(labels, n)| (labels.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "kernel_udp_drops": self.kernel_drops,
             "cpu_percent": self.cpu_percent,
-            "cpu_us_per_uplink": {
-                "server": self.cpu_us_per_uplink().0,
-                "store_writer": self.cpu_us_per_uplink().1,
-            },
+            "cpu_us_per_uplink": {"server": server_us, "store_writer": writer_us},
             "generator_cpu_percent": self.generator_cpu_percent,
             "rss_bytes": self.peak_rss_bytes,
             "active_s": self.active_s,
