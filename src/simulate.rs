@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
+use network_server::datagrams::{Inbox, Outbox};
 use network_server::frame::{DeviceUplink, SessionKeys};
 use network_server::gwmp::{self, Header, Identifier, Token};
 use network_server::nbiot::crypto::MeterKeys;
@@ -31,6 +32,11 @@ use serde_json::json;
 const KEEPALIVE: Duration = Duration::from_secs(10);
 /// NB-IoT meters with distinct IMEIs.
 const MAX_NBIOT_METERS: u32 = 1_000_000;
+/// The generator sleeps at least this long between sends: what falls due meanwhile goes out
+/// together, each gateway's datagrams in one system call, up to this much after their time.
+const SEND_TICK: Duration = Duration::from_millis(1);
+/// The longest answer from the server read whole (a PULL_RESP is a few hundred bytes).
+const MAX_ANSWER: usize = 2048;
 /// The FPort of the generated `pulse1` frames.
 const F_PORT: u8 = 1;
 
@@ -335,10 +341,14 @@ fn archive1_payload(now: Timestamp, litres: u32) -> Vec<u8> {
     payload
 }
 
-/// The UDP sockets a run sends from: one per gateway, one for all NB-IoT meters.
+/// The UDP sockets a run sends from: one per gateway, one for all NB-IoT meters. Each
+/// gateway's datagrams are queued and sent together once per loop of [`run`], as a packet
+/// forwarder with many receptions does.
 struct Sockets {
-    gateways: Vec<UdpSocket>,
+    gateways: Vec<(UdpSocket, Outbox)>,
     nbiot: Option<(UdpSocket, SocketAddr)>,
+    /// The server's answers, read in batches.
+    answers: Inbox,
 }
 
 impl Sockets {
@@ -353,7 +363,7 @@ impl Sockets {
             Ok(socket)
         };
         let gateways = (0..load.gateways)
-            .map(|_| bind(target))
+            .map(|_| Ok((bind(target)?, Outbox::default())))
             .collect::<std::io::Result<Vec<_>>>()
             .context("binding the gateways' UDP sockets")?;
         let nbiot = match (load.nbiot_meters, load.nbiot_target) {
@@ -361,26 +371,47 @@ impl Sockets {
             (_, Some(to)) => Some((bind(to).context("binding the NB-IoT socket")?, to)),
             (_, None) => anyhow::bail!("NB-IoT meters need --nbiot-target"),
         };
-        Ok(Sockets { gateways, nbiot })
+        Ok(Sockets {
+            gateways,
+            nbiot,
+            answers: Inbox::new(MAX_ANSWER),
+        })
+    }
+
+    /// Queues `datagram` from gateway `g` to `target`.
+    fn queue(&mut self, g: usize, datagram: &[u8], target: SocketAddr) {
+        self.gateways[g].1.push(datagram, target);
+    }
+
+    /// Sends what the gateways have queued; what the kernel cannot take now stays queued.
+    fn send(&mut self) -> std::io::Result<()> {
+        for (socket, outbox) in &mut self.gateways {
+            match outbox.send(socket) {
+                Err(error) if error.kind() != std::io::ErrorKind::WouldBlock => return Err(error),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Reads the server's answers: acknowledgements are discarded, and each PULL_RESP (a
-    /// downlink to transmit) is answered with a TX_ACK, as a packet forwarder does. Returns how
-    /// many TX_ACKs were sent.
-    fn answer(&self, buffer: &mut [u8], target: SocketAddr) -> std::io::Result<u64> {
+    /// downlink to transmit) is queued a TX_ACK, as a packet forwarder does. Returns how many.
+    fn answer(&mut self, target: SocketAddr) -> u64 {
         let mut tx_acks = 0;
-        for (g, socket) in self.gateways.iter().enumerate() {
-            while let Ok(len) = socket.recv(buffer) {
-                if let Some(ack) = tx_ack(&buffer[..len], gateway_eui(g as u32)) {
-                    socket.send_to(&ack, target)?;
-                    tx_acks += 1;
+        for (g, (socket, outbox)) in self.gateways.iter_mut().enumerate() {
+            while self.answers.receive(socket).is_ok() {
+                for (datagram, _) in self.answers.datagrams() {
+                    if let Some(ack) = tx_ack(datagram, gateway_eui(g as u32)) {
+                        outbox.push(&ack, target);
+                        tx_acks += 1;
+                    }
                 }
             }
         }
         if let Some((socket, _)) = &self.nbiot {
-            while socket.recv(buffer).is_ok() {}
+            while self.answers.receive(socket).is_ok() {}
         }
-        Ok(tx_acks)
+        tx_acks
     }
 }
 
@@ -406,7 +437,7 @@ pub fn run(
     devices: &[Device],
     meters: &[Meter],
 ) -> anyhow::Result<Sent> {
-    let sockets = Sockets::bind(load, target)?;
+    let mut sockets = Sockets::bind(load, target)?;
     let mut random = Random::new(load.seed ^ 0x10ad);
     let frames = u64::from(load.rate) * load.duration.as_millis() as u64 / 1000;
     let interval = Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1)));
@@ -423,15 +454,14 @@ pub fn run(
         tx_acks: 0,
         elapsed: Duration::ZERO,
     };
-    let mut answers = [0u8; 2048];
     let mut delays: Vec<Duration> = Vec::with_capacity(load.gateways as usize);
     let due = |frame: u64| start + interval.mul_f64(frame as f64);
     while sent.frames < frames || !pending.is_empty() {
         let now = Instant::now();
         if now >= next_keepalive {
-            for (g, socket) in sockets.gateways.iter().enumerate() {
+            for g in 0..load.gateways {
                 token = token.wrapping_add(1);
-                socket.send_to(&pull_data(gateway_eui(g as u32), token), target)?;
+                sockets.queue(g as usize, &pull_data(gateway_eui(g), token), target);
                 sent.datagrams += 1;
             }
             next_keepalive += KEEPALIVE;
@@ -497,16 +527,17 @@ pub fn run(
             let Some(Reverse((_, g, datagram))) = pending.pop() else {
                 break;
             };
-            sockets.gateways[g as usize].send_to(&datagram, target)?;
+            sockets.queue(g as usize, &datagram, target);
             sent.datagrams += 1;
         }
-        sent.tx_acks += sockets.answer(&mut answers, target)?;
+        sent.tx_acks += sockets.answer(target);
+        sockets.send()?;
         let next_frame = (sent.frames < frames).then(|| due(sent.frames));
         let next_copy = pending.peek().map(|Reverse((due, _, _))| *due);
         if let Some(wake) = [next_frame, next_copy].into_iter().flatten().min() {
             let wait = wake.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
-                std::thread::sleep(wait.min(Duration::from_millis(5)));
+                std::thread::sleep(wait.clamp(SEND_TICK, Duration::from_millis(5)));
             }
         }
     }

@@ -17,10 +17,12 @@
 //! - [`region`]: EU868 and RU864 regional parameters as data.
 //! - [`netid`]: the NetID and the DevAddr block joined devices get addresses from.
 //! - [`server`]: the socket loop and the frame loop that tie these together.
+//! - [`datagrams`]: UDP datagrams received and sent in batches, for the socket loop.
 //! - [`metrics`]: counters, with a cause for every deliberate drop.
 //! - [`nbiot`]: NB-IoT meters' UDP frames, their acknowledgements and commands.
 
 pub mod config;
+pub mod datagrams;
 pub mod dedup;
 pub mod devices;
 pub mod downlink;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use jiff::Timestamp;
 use schemas::{NetworkEvent, Uplink};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::config::NetworkConfig;
+use crate::datagrams::{Inbox, Outbox};
 use crate::dedup::{Collected, Deduplicator, Expiry};
 use crate::devices::Devices;
 use crate::downlink::{InFlight, InFlightTable};
@@ -116,27 +118,39 @@ impl NetworkServer {
         self.gateways.render(out);
     }
 
-    /// Receives datagrams until `cancel` fires, answering each at once.
+    /// Receives datagrams until `cancel` fires, answering each at once: every datagram waiting
+    /// is taken in one system call and their acknowledgements go out in one more.
     pub async fn serve_gwmp(&self, socket: Arc<UdpSocket>, cancel: CancellationToken) {
-        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let mut inbox = Inbox::new(MAX_DATAGRAM);
+        let mut replies = Outbox::default();
         loop {
-            let (len, source) = tokio::select! {
+            tokio::select! {
                 _ = cancel.cancelled() => return,
-                received = socket.recv_from(&mut buffer) => match received {
-                    Ok(received) => received,
-                    Err(error) => {
-                        // ICMP errors from earlier sends surface here on some systems.
-                        debug!(%error, "gwmp receive failed");
-                        continue;
-                    }
+                ready = socket.readable() => if let Err(error) = ready {
+                    warn!(%error, "gwmp socket failed");
+                    return;
                 },
-            };
-            let Some(reply) = self.handle_datagram(&buffer[..len], source, Instant::now()) else {
-                continue;
-            };
-            if let Err(error) = socket.send_to(&reply, source).await {
-                warn!(%error, %source, "gwmp reply failed");
             }
+            match socket.try_io(Interest::READABLE, || inbox.receive(&*socket)) {
+                Ok(0) => {}
+                Ok(truncated) => warn!(
+                    truncated,
+                    "gwmp datagrams longer than {MAX_DATAGRAM} bytes dropped"
+                ),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(error) => {
+                    // ICMP errors from earlier sends surface here on some systems.
+                    debug!(%error, "gwmp receive failed");
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            for (datagram, source) in inbox.datagrams() {
+                if let Some(reply) = self.handle_datagram(datagram, source, now) {
+                    replies.push(&reply, source);
+                }
+            }
+            send_all(&socket, &mut replies).await;
         }
     }
 
@@ -318,6 +332,22 @@ impl NetworkServer {
                     });
                 }
             }
+        }
+    }
+}
+
+/// Sends every queued datagram, waiting while the socket's send buffer is full.
+async fn send_all(socket: &UdpSocket, outbox: &mut Outbox) {
+    while !outbox.is_empty() {
+        match socket.try_io(Interest::WRITABLE, || outbox.send(socket)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Err(error) = socket.writable().await {
+                    warn!(%error, "gwmp socket failed, replies dropped");
+                    outbox.clear();
+                }
+            }
+            Err(error) => warn!(%error, "gwmp reply failed"),
         }
     }
 }
