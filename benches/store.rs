@@ -142,7 +142,6 @@ fn uplink(n: u32, f_cnt: u32, received_at: Timestamp) -> Uplink {
             adr_ack_req: false,
             mac_commands: Vec::new(),
             rx,
-            activates_session: false,
         }),
     }
 }

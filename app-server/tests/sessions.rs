@@ -14,13 +14,10 @@ use schemas::{
 
 const DEVICE: &str = "70b3d5000000c001";
 
-/// Archives an uplink on the session using `dev_addr`; `activates` as the network server says
-/// of a device's first uplink on the session of its latest join.
-fn archive(c: &Connection, f_cnt: u32, dev_addr: u32, at: Timestamp, activates: bool) {
+fn archive(c: &Connection, f_cnt: u32, dev_addr: u32, at: Timestamp) {
     let mut uplink = common::uplink(DEVICE, f_cnt, 1, at);
     if let Carrier::Lorawan(lorawan) = &mut uplink.carrier {
         lorawan.dev_addr = DevAddr::from_u32(dev_addr);
-        lorawan.activates_session = activates;
     }
     let row = uplinks::ArchiveRow::of(&uplink).unwrap();
     uplinks::insert(c, &uplink, &row, &Default::default()).unwrap();
@@ -55,14 +52,12 @@ async fn the_counter_comes_from_the_archive_and_survives_its_pruning() {
                 5,
                 common::DEV_ADDR,
                 registered + SignedDuration::from_secs(1),
-                false,
             );
             archive(
                 c,
                 7,
                 common::DEV_ADDR,
                 registered + SignedDuration::from_secs(2),
-                false,
             );
             assert_eq!(active(c), (DevAddr::from_u32(common::DEV_ADDR), Some(7)));
             let shown = devices::get(c, DEVICE.parse::<DevEui>().unwrap().into())?.unwrap();
@@ -77,7 +72,6 @@ async fn the_counter_comes_from_the_archive_and_survives_its_pruning() {
                 8,
                 common::DEV_ADDR,
                 registered + SignedDuration::from_secs(3),
-                false,
             );
             assert_eq!(active(c).1, Some(8));
             Ok(())
@@ -101,7 +95,6 @@ async fn a_joined_session_takes_over_at_the_first_uplink_on_it() {
                 40,
                 common::DEV_ADDR,
                 start + SignedDuration::from_secs(1),
-                false,
             );
             let session = SessionRecord {
                 dev_addr: DevAddr::from_u32(joined),
@@ -119,15 +112,14 @@ async fn a_joined_session_takes_over_at_the_first_uplink_on_it() {
                 41,
                 common::DEV_ADDR,
                 start + SignedDuration::from_secs(3),
-                false,
             );
             assert_eq!(active(c), (DevAddr::from_u32(common::DEV_ADDR), Some(41)));
             assert!(record(c).pending.is_some());
 
-            archive(c, 0, joined, start + SignedDuration::from_secs(4), true);
+            archive(c, 0, joined, start + SignedDuration::from_secs(4));
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(0)));
             assert!(record(c).pending.is_none());
-            archive(c, 1, joined, start + SignedDuration::from_secs(5), false);
+            archive(c, 1, joined, start + SignedDuration::from_secs(5));
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(1)));
             Ok(())
         })

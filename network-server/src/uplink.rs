@@ -130,10 +130,6 @@ impl NetworkServer {
         };
         session.accept_uplink(f_cnt);
         let (f_port, confirmed) = (frame.f_port, frame.confirmed);
-        let device = self.devices().get(&session.dev_eui);
-        let activates_session = device
-            .as_ref()
-            .is_some_and(|device| self.devices().promote_if_pending(device, &session));
         let lorawan = Lorawan {
             dev_addr: frame.dev_addr,
             adr: frame.f_ctrl.adr(),
@@ -141,7 +137,6 @@ impl NetworkServer {
             adr_ack_req: frame.f_ctrl.adr_ack_req(),
             mac_commands,
             rx: set.rx,
-            activates_session,
         };
         let uplink = Uplink {
             deduplication_id: Uuid::new_v4(),
@@ -154,7 +149,8 @@ impl NetworkServer {
             phy_payload: set.phy_payload,
             carrier: Carrier::Lorawan(lorawan),
         };
-        let plan = device.and_then(|device| {
+        let plan = self.devices().get(&session.dev_eui).and_then(|device| {
+            self.devices().promote_if_pending(&device, &session);
             self.plan_downlink(device, session, &uplink, set.region, set.first_seen)
         });
         Ok(Handled::Uplink(uplink, plan))

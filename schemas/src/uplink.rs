@@ -56,9 +56,6 @@ pub struct Lorawan {
     pub mac_commands: Vec<MacCommand>,
     /// Reception metadata of every gateway that heard the frame, best gateway first.
     pub rx: Vec<RxMeta>,
-    /// The device's first uplink on the session of its latest join: from it on, that session is
-    /// the one in use (the store moves it there; no other uplink needs to ask).
-    pub activates_session: bool,
 }
 
 impl Uplink {

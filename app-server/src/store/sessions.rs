@@ -122,10 +122,10 @@ macro_rules! f_cnt_up {
 }
 pub(super) use f_cnt_up;
 
-/// Makes the pending session of a join, when it uses `dev_addr`, the one in use from the
-/// device's first uplink on it (counter `f_cnt`). Other uplinks write nothing here: the session
-/// in use learns its counter from the archive (see [`f_cnt_up!`]).
-pub fn activate_pending(
+/// Records an uplink on the session using `dev_addr`: when it is the pending session of a join,
+/// that it is now the one in use, with the uplink's counter. The session in use learns its
+/// counter from the archive (see [`f_cnt_up!`]).
+pub fn record_uplink(
     connection: &Connection,
     dev_eui: DevEui,
     dev_addr: DevAddr,

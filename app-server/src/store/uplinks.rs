@@ -106,9 +106,7 @@ pub fn insert(
     let id = connection.last_insert_rowid();
     match (&uplink.carrier, uplink.device) {
         (Carrier::Lorawan(lorawan), DeviceId::DevEui(dev_eui)) => {
-            if lorawan.activates_session {
-                sessions::activate_pending(connection, dev_eui, lorawan.dev_addr, uplink.f_cnt)?;
-            }
+            sessions::record_uplink(connection, dev_eui, lorawan.dev_addr, uplink.f_cnt)?;
         }
         (Carrier::NbIot, DeviceId::Imei(imei)) => {
             let mic = uplink

@@ -109,7 +109,6 @@ pub fn uplink(dev_eui: &str, f_cnt: u32, pulses: u32, received_at: Timestamp) ->
             adr_ack_req: false,
             mac_commands: Vec::new(),
             rx: Vec::new(),
-            activates_session: false,
         }),
     }
 }
