@@ -342,8 +342,8 @@ fn archive1_payload(now: Timestamp, litres: u32) -> Vec<u8> {
 }
 
 /// The UDP sockets a run sends from: one per gateway, one for all NB-IoT meters. Each
-/// gateway's datagrams are queued and sent together once per loop of [`run`], as a packet
-/// forwarder with many receptions does.
+/// gateway's datagrams are queued and sent together once per loop of [`run`], one system call
+/// per gateway: the generator must stay cheaper than the server it measures.
 struct Sockets {
     gateways: Vec<(UdpSocket, Outbox)>,
     nbiot: Option<(UdpSocket, SocketAddr)>,

@@ -1,7 +1,8 @@
 //! UDP datagrams received and sent in batches: one system call for every datagram waiting (up to
 //! a batch) instead of one per datagram. Under load a gateway socket has many datagrams queued
-//! and each answers with one of its own; system calls, not the network stack, are then the larger
-//! part of the kernel's cost per datagram on CPUs with speculative-execution mitigations.
+//! and each is answered with one of its own; batching saves each call's entry, exit and socket
+//! lookup (the network stack's work per datagram stays). Measured with `meterd bench --rate
+//! 8000`: the server's CPU per stored uplink fell from 133 to 115 µs with both sides batched.
 //!
 //! On Linux this is `recvmmsg`/`sendmmsg`; elsewhere the same types move one datagram per call.
 //! Both work on non-blocking sockets and never wait: an empty socket or a full send buffer is
