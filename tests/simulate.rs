@@ -239,6 +239,7 @@ fn bench_reports_every_frame_stored() {
         "cpu_percent",
         "rss_bytes",
         "rss_per_device_bytes",
+        "database_bytes",
         "duration_s",
     ] {
         assert!(

@@ -245,6 +245,7 @@ impl Runner<'_> {
             writer_cpu_seconds: writer_cpu - writer_before,
             generator_cpu_percent: generator_cpu / number("duration_s").max(1e-9) * 100.0,
             peak_rss_bytes: usage.peak_rss_bytes,
+            database_bytes: self.server.database_bytes(),
         })
     }
 

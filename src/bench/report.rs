@@ -40,6 +40,8 @@ pub struct Step {
     pub writer_cpu_seconds: f64,
     pub generator_cpu_percent: f64,
     pub peak_rss_bytes: u64,
+    /// The data directory's size when the step ended.
+    pub database_bytes: u64,
 }
 
 impl Step {
@@ -101,6 +103,7 @@ impl Step {
             "cpu_us_per_uplink": {"server": server_us, "store_writer": writer_us},
             "generator_cpu_percent": self.generator_cpu_percent,
             "rss_bytes": self.peak_rss_bytes,
+            "database_bytes": self.database_bytes,
             "active_s": self.active_s,
         })
     }
@@ -185,7 +188,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:>8} {:>9} {:>9} {:>10} {:>8} {:>7} {:>7} {:>7} {:>6} {:>10} {:>6} {:>8}  held",
+            "\n{:>8} {:>9} {:>9} {:>10} {:>8} {:>7} {:>7} {:>7} {:>6} {:>10} {:>6} {:>8} {:>7}  held",
             "offered",
             "sent/s",
             "stored/s",
@@ -197,7 +200,8 @@ impl Report {
             "cpu %",
             "µs/uplink",
             "gen %",
-            "rss MiB"
+            "rss MiB",
+            "db MiB"
         );
         for step in &self.steps {
             let active = step.active_s.max(1e-9);
@@ -210,7 +214,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:>8} {:>9.0} {:>9.0} {:>10.0} {:>8.3} {:>7} {:>7} {:>7} {:>6.0} {:>10} {:>6.0} {:>8.1}  {}",
+                "{:>8} {:>9.0} {:>9.0} {:>10.0} {:>8.3} {:>7} {:>7} {:>7} {:>6.0} {:>10} {:>6.0} {:>8.1} {:>7.0}  {}",
                 step.rate,
                 step.sent_per_s,
                 step.stored_per_s(),
@@ -223,6 +227,7 @@ impl Report {
                 format!("{server:.0} ({writer:.0})"),
                 step.generator_cpu_percent,
                 step.peak_rss_bytes as f64 / 1_048_576.0,
+                step.database_bytes as f64 / 1_048_576.0,
                 if step.held() { "yes" } else { "no" }
             );
             for (labels, count) in &step.drops {
@@ -247,6 +252,10 @@ impl Report {
         let _ = writeln!(
             out,
             "µs/uplink: the server's CPU time per uplink stored (in parentheses, its store writer thread's)"
+        );
+        let _ = writeln!(
+            out,
+            "db: the data directory when the step ended; every step adds to one database, and the store slows as it grows: short steps measure a young database, long ones what a server sustains"
         );
         let _ = writeln!(
             out,

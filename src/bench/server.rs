@@ -21,6 +21,7 @@ pub struct BenchServer {
     token: String,
     agent: ureq::Agent,
     log: PathBuf,
+    data: PathBuf,
 }
 
 impl BenchServer {
@@ -96,7 +97,20 @@ impl BenchServer {
             token,
             agent,
             log,
+            data,
         })
+    }
+
+    /// The bytes the server's data directory holds (the database, its WAL): the store slows as
+    /// it grows, so every step says how large it had become.
+    pub fn database_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.data)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.metadata().ok())
+            .map(|metadata| metadata.len())
+            .sum()
     }
 
     /// The server's process id.
