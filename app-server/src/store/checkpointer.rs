@@ -10,12 +10,11 @@
 //!
 //! Copying is not enough: SQLite writes the WAL from its start again only when a write
 //! transaction begins with every frame copied, and under steady ingest the writer has always
-//! committed more while a checkpoint ran. The WAL then grew to the writer's bound (and past it,
-//! 50 000 frames in a three-minute run) and the writer, looking pages up in a WAL that long and
-//! checkpointing itself, went from 56 to ~100 µs per uplink. So once the WAL is
-//! [`RESTART_FRAMES`] long and copied, the checkpointer raises [`WalRestart`], and the writer,
-//! between two transactions, copies the few frames committed since (see
-//! [`WalRestart::copy_tail`]); its next transaction starts the WAL over.
+//! committed more while a checkpoint ran. The WAL then grew past the writer's bound (50 000
+//! frames, 200 MiB, in a three-minute run) and single checkpoints took 250–650 ms. So once the
+//! WAL is [`RESTART_FRAMES`] long and copied, the checkpointer says so, and the writer, between
+//! two transactions, copies the few frames committed since ([`Checkpointer::copy_tail`]); its
+//! next transaction starts the WAL over (it then stayed at 4 000–15 000 frames).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,31 +34,12 @@ const CACHE_KIB: i64 = 256;
 /// WAL frames (4 KiB pages) copied after which the writer is asked to let the WAL start over.
 const RESTART_FRAMES: i64 = 4096;
 
-/// Raised by the checkpointer when the WAL is long and copied up to moments ago; taken by the
-/// writer between transactions.
-#[derive(Debug, Clone, Default)]
-pub(super) struct WalRestart(Arc<AtomicBool>);
-
-impl WalRestart {
-    /// When raised, copies into the database file the frames committed since the checkpointer's
-    /// last copy, on the writer's `connection` between transactions, so the next transaction
-    /// writes the WAL from its start. A failure (a reader still using the WAL, a checkpoint
-    /// under way) only leaves that for the next time.
-    pub(super) fn copy_tail(&self, connection: &Connection) {
-        if !self.0.swap(false, Ordering::Relaxed) {
-            return;
-        }
-        if let Err(error) = checkpoint(connection) {
-            tracing::debug!(%error, "the WAL's tail was not copied; it starts over later");
-        }
-    }
-}
-
 /// A running checkpointer; stops when [`Checkpointer::stop`] is called.
 pub(super) struct Checkpointer {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
-    restart: WalRestart,
+    /// Set by the thread when the WAL is long and copied up to moments ago.
+    tail_due: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -70,8 +50,8 @@ impl Checkpointer {
         // this, a power loss could lose pages the WAL no longer holds.
         connection.pragma_update(None, "synchronous", "FULL")?;
         let (stop, stopped) = mpsc::channel();
-        let restart = WalRestart::default();
-        let raise = restart.clone();
+        let tail_due = Arc::new(AtomicBool::new(false));
+        let raise = Arc::clone(&tail_due);
         let thread = std::thread::Builder::new()
             .name("meterd-store-ckpt".into())
             .spawn(move || run(&connection, &stopped, &raise))
@@ -79,13 +59,21 @@ impl Checkpointer {
         Ok(Checkpointer {
             stop,
             thread,
-            restart,
+            tail_due,
         })
     }
 
-    /// What the writer takes between transactions.
-    pub(super) fn restart(&self) -> WalRestart {
-        self.restart.clone()
+    /// When the thread has copied a long WAL, copies into the database file the frames
+    /// committed since, on the writer's `connection` between transactions, so its next
+    /// transaction writes the WAL from its start. A failure (a reader still using the WAL, a
+    /// checkpoint under way) only leaves that for the next time.
+    pub(super) fn copy_tail(&self, connection: &Connection) {
+        if !self.tail_due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = checkpoint(connection) {
+            tracing::debug!(%error, "the WAL's tail was not copied; it starts over later");
+        }
     }
 
     /// Stops the thread and waits for it (the checkpoint under way, if any, completes).
@@ -99,7 +87,7 @@ impl Checkpointer {
 
 /// Checkpoints every [`INTERVAL`] until stopped; a failure is logged when it starts and when it
 /// ends, not five times a second.
-fn run(connection: &Connection, stopped: &mpsc::Receiver<()>, restart: &WalRestart) {
+fn run(connection: &Connection, stopped: &mpsc::Receiver<()>, tail_due: &AtomicBool) {
     let mut failing = false;
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
         let copied = checkpoint(connection);
@@ -107,7 +95,7 @@ fn run(connection: &Connection, stopped: &mpsc::Receiver<()>, restart: &WalResta
             .as_ref()
             .is_ok_and(|copied| copied.whole_wal_of(RESTART_FRAMES))
         {
-            restart.0.store(true, Ordering::Relaxed);
+            tail_due.store(true, Ordering::Relaxed);
         }
         match copied {
             Err(error) if !failing => {

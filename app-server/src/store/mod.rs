@@ -48,7 +48,8 @@ const WRITER_CACHE_KIB: i64 = 4 * 1024;
 const READER_CACHE_KIB: i64 = 8 * 1024;
 /// WAL pages after which the writer checkpoints by itself (SQLite's default is 1 000, 4 MiB):
 /// the bound on the WAL's size should the checkpointer thread fall behind. The checkpointer
-/// copies pages out every 200 ms, so the writer's own checkpoints find little left to copy.
+/// copies pages out every 200 ms and has the WAL started over from 4 096 pages, so this bound
+/// is rarely reached.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// File name of the database inside the data directory.

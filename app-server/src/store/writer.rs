@@ -8,7 +8,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpointer::{Checkpointer, WalRestart};
+use super::checkpointer::Checkpointer;
 use super::{StoreError, StoreOptions};
 use crate::metrics::render_counters;
 
@@ -124,11 +124,16 @@ impl Writer {
         let (finished, done) = oneshot::channel();
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = Arc::clone(&metrics);
-        let restart = checkpointer.restart();
         std::thread::Builder::new()
             .name(WRITER_THREAD.into())
             .spawn(move || {
-                run(connection, receiver, gathering, &restart, &thread_metrics);
+                run(
+                    connection,
+                    receiver,
+                    gathering,
+                    &checkpointer,
+                    &thread_metrics,
+                );
                 checkpointer.stop();
                 let _ = finished.send(());
             })
@@ -221,7 +226,7 @@ fn run(
     mut connection: Connection,
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     gathering: Gathering,
-    restart: &WalRestart,
+    checkpointer: &Checkpointer,
     metrics: &StoreMetrics,
 ) {
     let mut batch = Vec::with_capacity(gathering.max_batch);
@@ -255,7 +260,7 @@ fn run(
             std::thread::sleep(left.min(GATHER_POLL));
         }
         commit_batch(&mut connection, &mut batch, metrics);
-        restart.copy_tail(&connection);
+        checkpointer.copy_tail(&connection);
     }
 }
 
