@@ -15,16 +15,15 @@ pub fn insert(connection: &Connection, imei: Imei, key: &NbIotKey) -> Result<(),
     Ok(())
 }
 
-/// Records a stored frame: its counter and MIC become the meter's last frame, and commands
-/// acknowledged before it are delivered.
+/// Records a stored frame of `device` (its IMEI as stored): its counter and MIC become the
+/// meter's last frame, and commands acknowledged before it are delivered.
 pub fn record_uplink(
     connection: &Connection,
-    imei: Imei,
+    device: &str,
     f_cnt: u32,
     mic: &[u8],
     at: jiff::Timestamp,
 ) -> Result<(), StoreError> {
-    let device = imei.to_string();
     connection
         .prepare_cached(
             "UPDATE nbiot_sessions SET f_cnt_up = ?2, last_mic = ?3

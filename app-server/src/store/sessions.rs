@@ -122,16 +122,16 @@ macro_rules! f_cnt_up {
 }
 pub(super) use f_cnt_up;
 
-/// Records an uplink on the session using `dev_addr`: when it is the pending session of a join,
-/// that it is now the one in use, with the uplink's counter. The session in use learns its
-/// counter from the archive (see [`f_cnt_up!`]).
+/// Records an uplink of `device` (its DevEUI as stored) on the session using `dev_addr`: when
+/// it is the pending session of a join, that it is now the one in use, with the uplink's
+/// counter. The session in use learns its counter from the archive (see [`f_cnt_up!`]).
 pub fn record_uplink(
     connection: &Connection,
-    dev_eui: DevEui,
+    device: &str,
     dev_addr: DevAddr,
     f_cnt: u32,
 ) -> Result<(), StoreError> {
-    let (device, dev_addr) = (dev_eui.to_string(), dev_addr.to_string());
+    let dev_addr = dev_addr.to_string();
     let promoted = connection
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoreError, count, from_millis, nbiot, sessions, to_millis};
 
-/// What a LoRaWAN uplink carries beyond its columns, stored as JSON (empty for NB-IoT).
+/// What a LoRaWAN uplink carries beyond its columns, stored as JSON (empty for NB-IoT). It is
+/// written straight from [`schemas::Lorawan`], whose fields have the same names, and read back
+/// as this.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UplinkMeta {
@@ -57,20 +59,13 @@ impl ArchiveRow {
     /// The archive row of `uplink`.
     pub fn of(uplink: &Uplink) -> Result<Self, StoreError> {
         let meta = match &uplink.carrier {
-            Carrier::Lorawan(lorawan) => UplinkMeta {
-                dev_addr: Some(lorawan.dev_addr),
-                adr: lorawan.adr,
-                ack: lorawan.ack,
-                adr_ack_req: lorawan.adr_ack_req,
-                rx: lorawan.rx.clone(),
-                mac_commands: lorawan.mac_commands.clone(),
-            },
-            Carrier::NbIot => UplinkMeta::default(),
+            Carrier::Lorawan(lorawan) => serde_json::to_string(lorawan),
+            Carrier::NbIot => serde_json::to_string(&UplinkMeta::default()),
         };
         Ok(ArchiveRow {
             device: uplink.device.to_string(),
             deduplication_id: uplink.deduplication_id.to_string(),
-            meta: serde_json::to_string(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            meta: meta.map_err(|e| StoreError::Corrupt(e.to_string()))?,
         })
     }
 }
@@ -105,16 +100,22 @@ pub fn insert(
         ])?;
     let id = connection.last_insert_rowid();
     match (&uplink.carrier, uplink.device) {
-        (Carrier::Lorawan(lorawan), DeviceId::DevEui(dev_eui)) => {
-            sessions::record_uplink(connection, dev_eui, lorawan.dev_addr, uplink.f_cnt)?;
+        (Carrier::Lorawan(lorawan), DeviceId::DevEui(_)) => {
+            sessions::record_uplink(connection, &row.device, lorawan.dev_addr, uplink.f_cnt)?;
         }
-        (Carrier::NbIot, DeviceId::Imei(imei)) => {
+        (Carrier::NbIot, DeviceId::Imei(_)) => {
             let mic = uplink
                 .phy_payload
                 .len()
                 .checked_sub(4)
                 .map_or(&[][..], |at| &uplink.phy_payload[at..]);
-            nbiot::record_uplink(connection, imei, uplink.f_cnt, mic, uplink.received_at)?;
+            nbiot::record_uplink(
+                connection,
+                &row.device,
+                uplink.f_cnt,
+                mic,
+                uplink.received_at,
+            )?;
         }
         (carrier, device) => {
             return Err(StoreError::Corrupt(format!(
@@ -253,4 +254,68 @@ pub fn set_decoded(connection: &Connection, id: i64, decoded: &Decoded) -> Resul
             decoded.codec_error
         ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::{GatewayEui, LoraDataRate, Lorawan};
+
+    use super::*;
+
+    #[test]
+    fn a_lorawan_uplinks_archived_json_reads_back_as_its_meta() {
+        let lorawan = Lorawan {
+            dev_addr: DevAddr::from_u32(0x2601_0203),
+            adr: true,
+            ack: false,
+            adr_ack_req: true,
+            mac_commands: vec![MacCommand {
+                cid: 0x02,
+                name: "LinkCheckReq".into(),
+                payload: Vec::new(),
+            }],
+            rx: vec![RxMeta {
+                gateway_eui: GatewayEui::from_bytes([1, 2, 3, 4, 5, 6, 7, 8]),
+                rssi_dbm: -70,
+                snr_db: 9.5,
+                tmst_us: 1_000_007,
+                gateway_time: Some(jiff::Timestamp::UNIX_EPOCH),
+                gps_time_ms: Some(1_234),
+                frequency_hz: 868_900_000,
+                data_rate: LoraDataRate {
+                    spreading_factor: 9,
+                    bandwidth_khz: 125,
+                },
+                channel: 2,
+                rf_chain: 1,
+            }],
+        };
+        let uplink = Uplink {
+            deduplication_id: uuid::Uuid::nil(),
+            device: "70b3d5000000c001"
+                .parse::<schemas::DevEui>()
+                .unwrap()
+                .into(),
+            received_at: jiff::Timestamp::UNIX_EPOCH,
+            f_cnt: 1,
+            f_port: Some(1),
+            payload: Vec::new(),
+            confirmed: false,
+            phy_payload: Vec::new(),
+            carrier: Carrier::Lorawan(lorawan.clone()),
+        };
+        let row = ArchiveRow::of(&uplink).unwrap();
+        let meta: UplinkMeta = serde_json::from_str(&row.meta).unwrap();
+        assert_eq!(
+            meta,
+            UplinkMeta {
+                dev_addr: Some(lorawan.dev_addr),
+                adr: true,
+                ack: false,
+                adr_ack_req: true,
+                rx: lorawan.rx,
+                mac_commands: lorawan.mac_commands,
+            }
+        );
+    }
 }
