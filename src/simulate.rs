@@ -395,7 +395,7 @@ impl Sockets {
     }
 
     /// Reads the server's answers: acknowledgements are discarded, and each PULL_RESP (a
-    /// downlink to transmit) is queued a TX_ACK, as a packet forwarder does. Returns how many.
+    /// downlink to transmit) gets a TX_ACK queued, as a packet forwarder does. Returns how many.
     fn answer(&mut self, target: SocketAddr) -> u64 {
         let mut tx_acks = 0;
         for (g, (socket, outbox)) in self.gateways.iter_mut().enumerate() {

@@ -240,7 +240,6 @@ impl Runner<'_> {
             latency_from_reception: stored.latency(&before, "received"),
             drops,
             kernel_drops: process::udp_receive_buffer_errors().saturating_sub(kernel_before),
-            cpu_percent: (usage.cpu_seconds - usage_before.cpu_seconds) / active.max(1e-9) * 100.0,
             cpu_seconds: usage.cpu_seconds - usage_before.cpu_seconds,
             writer_cpu_seconds: writer_cpu - writer_before,
             generator_cpu_percent: generator_cpu / number("duration_s").max(1e-9) * 100.0,

@@ -32,8 +32,6 @@ pub struct Step {
     pub drops: Vec<(String, u64)>,
     /// UDP datagrams the kernel dropped for full receive buffers (machine-wide).
     pub kernel_drops: u64,
-    /// The server's CPU time over the active time (200 % is both cores of two).
-    pub cpu_percent: f64,
     /// The server's CPU time over the active time, and the store writer thread's share of it,
     /// seconds.
     pub cpu_seconds: f64,
@@ -52,6 +50,11 @@ impl Step {
     /// The share of frames sent that did not become readings.
     pub fn loss_ratio(&self) -> f64 {
         1.0 - (self.readings as f64 / self.frames.max(1) as f64).min(1.0)
+    }
+
+    /// The server's CPU time over the active time (200 % is both cores of two).
+    pub fn cpu_percent(&self) -> f64 {
+        self.cpu_seconds / self.active_s.max(1e-9) * 100.0
     }
 
     /// The server's CPU time per uplink stored, and the store writer thread's part of it, µs.
@@ -99,7 +102,7 @@ impl Step {
             "latency_from_reception_ms": latency_json(&self.latency_from_reception),
             "drops": self.drops.iter().map(|(labels, n)| (labels.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "kernel_udp_drops": self.kernel_drops,
-            "cpu_percent": self.cpu_percent,
+            "cpu_percent": self.cpu_percent(),
             "cpu_us_per_uplink": {"server": server_us, "store_writer": writer_us},
             "generator_cpu_percent": self.generator_cpu_percent,
             "rss_bytes": self.peak_rss_bytes,
@@ -223,7 +226,7 @@ impl Report {
                 ms(0.5),
                 ms(0.99),
                 ms(0.999),
-                step.cpu_percent,
+                step.cpu_percent(),
                 format!("{server:.0} ({writer:.0})"),
                 step.generator_cpu_percent,
                 step.peak_rss_bytes as f64 / 1_048_576.0,
