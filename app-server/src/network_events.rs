@@ -53,6 +53,12 @@ pub fn apply(connection: &rusqlite::Connection, event: &NetworkEvent) -> Result<
             session,
             at,
         } => devices::record_join(connection, *dev_eui, *dev_nonce, *join_nonce, session, *at),
+        NetworkEvent::SessionActivated {
+            dev_eui,
+            dev_addr,
+            f_cnt,
+            at,
+        } => sessions::activate_pending(connection, *dev_eui, *dev_addr, *f_cnt, *at),
         NetworkEvent::DownlinkCounter {
             dev_eui,
             dev_addr,

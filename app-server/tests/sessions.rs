@@ -1,15 +1,16 @@
 //! A LoRaWAN session's uplink counter as a restart restores it: from the archive while it holds
 //! the session's uplinks, from the session's row once they are pruned; and a join's session
-//! taking over at the device's first uplink on it.
+//! taking over when the network server tells of the device's first uplink on it.
 
 mod common;
 
+use app_server::network_events;
 use app_server::store::{devices, uplinks};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
 use schemas::{
-    AppSKey, Carrier, DevAddr, DevEui, DeviceRecord, NwkSKey, Resource, SessionCounters,
-    SessionRecord,
+    AppSKey, Carrier, DevAddr, DevEui, DeviceRecord, NetworkEvent, NwkSKey, Resource,
+    SessionCounters, SessionRecord,
 };
 
 const DEVICE: &str = "70b3d5000000c001";
@@ -116,11 +117,81 @@ async fn a_joined_session_takes_over_at_the_first_uplink_on_it() {
             assert_eq!(active(c), (DevAddr::from_u32(common::DEV_ADDR), Some(41)));
             assert!(record(c).pending.is_some());
 
-            archive(c, 0, joined, start + SignedDuration::from_secs(4));
+            // the network server tells of the first uplink on the new session, here before the
+            // uplink itself is archived (the two are separate writes)
+            let activated = |dev_addr: u32, f_cnt: u32, at: i64| NetworkEvent::SessionActivated {
+                dev_eui: DEVICE.parse().unwrap(),
+                dev_addr: DevAddr::from_u32(dev_addr),
+                f_cnt,
+                at: start + SignedDuration::from_secs(at),
+            };
+            network_events::apply(c, &activated(joined, 0, 4))?;
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(0)));
             assert!(record(c).pending.is_none());
+            archive(c, 0, joined, start + SignedDuration::from_secs(4));
             archive(c, 1, joined, start + SignedDuration::from_secs(5));
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(1)));
+
+            // a late word of an older session changes nothing
+            network_events::apply(c, &activated(common::DEV_ADDR, 42, 6))?;
+            assert_eq!(active(c), (DevAddr::from_u32(joined), Some(1)));
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_joined_session_takes_over_when_its_first_uplink_was_archived_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let start = Timestamp::now();
+    let joined = 0x2601_0e98;
+    store
+        .writer()
+        .write(move |c| {
+            common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 0.01)?;
+            archive(
+                c,
+                40,
+                common::DEV_ADDR,
+                start + SignedDuration::from_secs(1),
+            );
+            let session = SessionRecord {
+                dev_addr: DevAddr::from_u32(joined),
+                nwk_s_key: NwkSKey::from_bytes([3; 16]),
+                app_s_key: AppSKey::from_bytes([4; 16]),
+                counters: SessionCounters::default(),
+                rx: Default::default(),
+            };
+            devices::record_join(
+                c,
+                DEVICE.parse().unwrap(),
+                1,
+                1,
+                &session,
+                start + SignedDuration::from_secs(2),
+            )?;
+            archive(c, 0, joined, start + SignedDuration::from_secs(3));
+            archive(c, 1, joined, start + SignedDuration::from_secs(4));
+            assert!(
+                record(c).pending.is_some(),
+                "archiving alone promotes nothing"
+            );
+
+            let activated = NetworkEvent::SessionActivated {
+                dev_eui: DEVICE.parse().unwrap(),
+                dev_addr: DevAddr::from_u32(joined),
+                f_cnt: 0,
+                at: start + SignedDuration::from_secs(3),
+            };
+            network_events::apply(c, &activated)?;
+            assert!(record(c).pending.is_none());
+            assert_eq!(
+                active(c),
+                (DevAddr::from_u32(joined), Some(1)),
+                "the archive's newer counter wins over the event's"
+            );
             Ok(())
         })
         .await

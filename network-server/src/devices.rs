@@ -336,12 +336,12 @@ impl Devices {
         }
     }
 
-    /// Makes the pending session active once the device has used it.
-    pub(crate) fn promote_if_pending(&self, device: &Device, session: &Arc<Session>) {
+    /// Makes the pending session active once the device has used it; true when it did.
+    pub(crate) fn promote_if_pending(&self, device: &Device, session: &Arc<Session>) -> bool {
         let old = {
             let mut state = device.state.lock();
             if !state.pending().is_some_and(|p| Arc::ptr_eq(p, session)) {
-                return;
+                return false;
             }
             let pending = state.take_pending();
             std::mem::replace(&mut state.active, pending)
@@ -349,6 +349,7 @@ impl Devices {
         if let Some(old) = old {
             self.unindex(&old);
         }
+        true
     }
 
     /// Adds a downlink to the end of a device's queue; `false` for an unknown device.
@@ -546,12 +547,12 @@ mod tests {
         assert!(!devices.is_free(DevAddr::from_u32(0x2601_0001)));
         assert!(!devices.is_free(DevAddr::from_u32(0x2601_0002)));
         let old = devices.sharing(DevAddr::from_u32(0x2601_0001)).remove(0);
-        devices.promote_if_pending(&device, &old);
+        assert!(!devices.promote_if_pending(&device, &old));
         assert!(
             !devices.is_free(DevAddr::from_u32(0x2601_0001)),
             "using the old session changes nothing"
         );
-        devices.promote_if_pending(&device, &new);
+        assert!(devices.promote_if_pending(&device, &new));
         assert!(devices.is_free(DevAddr::from_u32(0x2601_0001)));
         assert!(
             device.state.lock().occasional.is_none(),

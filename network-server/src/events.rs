@@ -53,6 +53,23 @@ impl EventSink {
         stored.await.unwrap_or(false)
     }
 
+    /// Hands `event` on without waiting for it to be stored, and without losing it to a full
+    /// queue: then a task waits for room. For state the store must learn although the radio
+    /// side goes on at once.
+    pub fn deliver(&self, event: NetworkEvent) {
+        let persist = Persist { event, done: None };
+        let Err(mpsc::error::TrySendError::Full(persist)) = self.sender.try_send(persist) else {
+            return;
+        };
+        let sender = self.sender.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { sender.send(persist).await });
+            }
+            Err(_) => warn!(event = ?persist.event, "network event not delivered: no runtime"),
+        }
+    }
+
     /// Hands `event` on without waiting; a full queue drops it with a warning (nothing on the
     /// radio side depends on it).
     pub fn record(&self, event: NetworkEvent) {
@@ -60,5 +77,44 @@ impl EventSink {
             self.dropped
                 .hit(|count| warn!(%error, count, "network events not recorded"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::{DevAddr, DevEui};
+
+    use super::*;
+
+    fn activated(f_cnt: u32) -> NetworkEvent {
+        NetworkEvent::SessionActivated {
+            dev_eui: DevEui::from_bytes([1; 8]),
+            dev_addr: DevAddr::from_u32(0x2601_0001),
+            f_cnt,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn delivered_events_wait_for_room_where_recorded_ones_are_dropped() {
+        let (sink, mut receiver) = EventSink::channel(1);
+        sink.deliver(activated(0));
+        sink.deliver(activated(1));
+        sink.deliver(activated(2));
+        sink.record(activated(3));
+        let mut counters = Vec::new();
+        for _ in 0..3 {
+            match receiver.recv().await.unwrap().event {
+                NetworkEvent::SessionActivated { f_cnt, .. } => counters.push(f_cnt),
+                other => panic!("{other:?}"),
+            }
+        }
+        counters.sort_unstable();
+        assert_eq!(counters, [0, 1, 2]);
+        tokio::task::yield_now().await;
+        assert!(
+            receiver.try_recv().is_err(),
+            "the recorded one found no room"
+        );
     }
 }

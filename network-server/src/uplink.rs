@@ -150,7 +150,14 @@ impl NetworkServer {
             carrier: Carrier::Lorawan(lorawan),
         };
         let plan = self.devices().get(&session.dev_eui).and_then(|device| {
-            self.devices().promote_if_pending(&device, &session);
+            if self.devices().promote_if_pending(&device, &session) {
+                self.events().deliver(NetworkEvent::SessionActivated {
+                    dev_eui: session.dev_eui,
+                    dev_addr: session.dev_addr,
+                    f_cnt,
+                    at: uplink.received_at,
+                });
+            }
             self.plan_downlink(device, session, &uplink, set.region, set.first_seen)
         });
         Ok(Handled::Uplink(uplink, plan))

@@ -13,8 +13,8 @@ use network_server::DropCause;
 use network_server::config::RxWindowChoice;
 use network_server::gps::GpsTime;
 use schemas::{
-    AppKey, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, NetworkEvent, QueueItem,
-    QueueState, RefusedFrom,
+    AppKey, DevAddr, DevEui, DeviceRecord, JoinCredentials, JoinEui, MacVersion, NetworkEvent,
+    QueueItem, QueueState, RefusedFrom,
 };
 
 use common::{
@@ -139,11 +139,11 @@ async fn otaa_join_accept_then_data_on_the_new_session() {
 
     // the device talks with its new session
     let keys = (nwk.inner().0, app.inner().0);
-    let frame = Sender {
+    let sender = Sender {
         dev_addr: u32::from_le_bytes(dev_addr),
         keys,
-    }
-    .uplink(0, 3, b"hi", &[], false, false);
+    };
+    let frame = sender.uplink(0, 3, b"hi", &[], false, false);
     let uplinks = harness
         .send(&[push_data(GATEWAY, &[rxpk(&frame, 9_000_000)])])
         .await;
@@ -158,6 +158,28 @@ async fn otaa_join_accept_then_data_on_the_new_session() {
             .unwrap()
             .f_cnt_up,
         Some(0)
+    );
+    let activated = NetworkEvent::SessionActivated {
+        dev_eui: DevEui::from_bytes(DEV_EUI),
+        dev_addr: DevAddr::from_u32(u32::from_le_bytes(dev_addr)),
+        f_cnt: 0,
+        at: uplinks[0].received_at,
+    };
+    assert_eq!(
+        harness.events()[1..],
+        [activated.clone()],
+        "after the join, the store is told the session took over"
+    );
+
+    let next = sender.uplink(1, 3, b"again", &[], false, false);
+    let uplinks = harness
+        .send(&[push_data(GATEWAY, &[rxpk(&next, 11_000_000)])])
+        .await;
+    assert_eq!(uplinks.len(), 1);
+    assert_eq!(
+        harness.events()[1..],
+        [activated],
+        "once: the session was already in use"
     );
 }
 

@@ -169,6 +169,14 @@ pub enum NetworkEvent {
         session: SessionRecord,
         at: Timestamp,
     },
+    /// A device sent its first uplink (counter `f_cnt`, received `at`) on the session of its
+    /// latest join, which uses `dev_addr`: from then on that session is the one in use.
+    SessionActivated {
+        dev_eui: DevEui,
+        dev_addr: DevAddr,
+        f_cnt: u32,
+        at: Timestamp,
+    },
     /// A session's next downlink counter.
     DownlinkCounter {
         dev_eui: DevEui,

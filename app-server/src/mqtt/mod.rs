@@ -207,7 +207,8 @@ impl Mqtt {
     /// Publishes what a network event tells a device's owner (join, status, txack, ack, log);
     /// the device's application is looked up in the store first.
     pub fn network_event(self: &Arc<Self>, event: &NetworkEvent) {
-        if let NetworkEvent::DownlinkCounter { .. } = event {
+        if let NetworkEvent::DownlinkCounter { .. } | NetworkEvent::SessionActivated { .. } = event
+        {
             return;
         }
         let mqtt = Arc::clone(self);
@@ -327,7 +328,7 @@ impl Mqtt {
                     self.send_json(self.device_topic(&application, device, "log"), &log);
                 }
             }
-            NetworkEvent::DownlinkCounter { .. } => {}
+            NetworkEvent::DownlinkCounter { .. } | NetworkEvent::SessionActivated { .. } => {}
         }
         Ok(())
     }

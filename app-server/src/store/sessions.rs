@@ -107,8 +107,9 @@ pub fn key(row: &str, bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
 }
 
 /// The uplink counter of the session row aliased `a`, as SQL text for `concat!`: for the
-/// session in use, that of the device's newest archived uplink when it was received after the
-/// session was stored, else the counter stored with the session. Archiving an uplink does not
+/// session in use, that of the device's newest archived uplink when it was received since the
+/// session came into use (`created_at`: when it was stored, or for a joined session when its
+/// first uplink was received), else the counter stored with the session. Archiving an uplink does not
 /// rewrite its session's row (that put a page of this table into every commit for each uplink);
 /// the archive holds the counter, and [`fold_counters`] moves it into the row before the
 /// archive is pruned.
@@ -122,22 +123,27 @@ macro_rules! f_cnt_up {
 }
 pub(super) use f_cnt_up;
 
-/// Records an uplink of `device` (its DevEUI as stored) on the session using `dev_addr`: when
-/// it is the pending session of a join, that it is now the one in use, with the uplink's
-/// counter. The session in use learns its counter from the archive (see [`f_cnt_up!`]).
-pub fn record_uplink(
+/// Makes the pending session of a join the one in use, with the counter `f_cnt` of the device's
+/// first uplink on it, received `at`, when it still uses `dev_addr` (a later join may have
+/// replaced it). From then on the session learns its counter from the uplinks the archive
+/// received since `at` (see [`f_cnt_up!`]), whether this is told before or after they are
+/// archived.
+pub fn activate_pending(
     connection: &Connection,
-    device: &str,
+    dev_eui: DevEui,
     dev_addr: DevAddr,
     f_cnt: u32,
+    at: Timestamp,
 ) -> Result<(), StoreError> {
-    let dev_addr = dev_addr.to_string();
-    let promoted = connection
+    let device = dev_eui.to_string();
+    let pending = connection
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",
         )?
-        .query_row(params![device, dev_addr], |row| row.get::<_, bool>(0))?;
-    if !promoted {
+        .query_row(params![device, dev_addr.to_string()], |row| {
+            row.get::<_, bool>(0)
+        })?;
+    if !pending {
         return Ok(());
     }
     connection.execute(
@@ -145,9 +151,9 @@ pub fn record_uplink(
         [&device],
     )?;
     connection.execute(
-        "UPDATE device_sessions SET slot = 'active', f_cnt_up = ?2
+        "UPDATE device_sessions SET slot = 'active', f_cnt_up = ?2, created_at = ?3
          WHERE device_id = ?1 AND slot = 'pending'",
-        params![device, f_cnt],
+        params![device, f_cnt, to_millis(at)],
     )?;
     Ok(())
 }

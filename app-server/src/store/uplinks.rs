@@ -100,9 +100,9 @@ pub fn insert(
         ])?;
     let id = connection.last_insert_rowid();
     match (&uplink.carrier, uplink.device) {
-        (Carrier::Lorawan(lorawan), DeviceId::DevEui(_)) => {
-            sessions::record_uplink(connection, &row.device, lorawan.dev_addr, uplink.f_cnt)?;
-        }
+        // The session in use takes its counter from the archive (see `sessions::f_cnt_up!`); a
+        // joined session's taking over comes as a network event of its own.
+        (Carrier::Lorawan(_), DeviceId::DevEui(_)) => {}
         (Carrier::NbIot, DeviceId::Imei(_)) => {
             let mic = uplink
                 .phy_payload
