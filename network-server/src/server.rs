@@ -70,7 +70,7 @@ impl NetworkServer {
             dedup,
             metrics: Metrics::default(),
             events,
-            in_flight: crate::downlink::in_flight_table(),
+            in_flight: InFlightTable::new(crate::downlink::TX_ACK_TIMEOUT),
             // Tokens are opaque; starting at random keeps restarts from reusing recent ones.
             next_token: AtomicU16::new(getrandom::u32().unwrap_or_default() as u16),
             downlinks: TaskTracker::new(),

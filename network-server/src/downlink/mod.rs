@@ -24,7 +24,7 @@ use crate::server::NetworkServer;
 use window::{TxWindow, UplinkTiming, WindowSettings};
 
 /// How long a sent downlink waits for its TX_ACK before it is forgotten.
-const TX_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TX_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A JoinAccept ready to go once the join is stored.
 #[derive(Debug)]
@@ -65,11 +65,6 @@ pub(crate) struct InFlight {
     device: Arc<Device>,
     item: Option<QueueItem>,
     f_cnt_down: u32,
-}
-
-/// The table of downlinks awaiting their TX_ACK.
-pub(crate) fn in_flight_table() -> InFlightTable<InFlight> {
-    InFlightTable::new(TX_ACK_TIMEOUT)
 }
 
 /// The timing of an uplink as its best gateway received it.
