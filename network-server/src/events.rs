@@ -57,17 +57,22 @@ impl EventSink {
     /// queue: then a task waits for room. For state the store must learn although the radio
     /// side goes on at once.
     pub fn deliver(&self, event: NetworkEvent) {
-        let persist = Persist { event, done: None };
-        let Err(mpsc::error::TrySendError::Full(persist)) = self.sender.try_send(persist) else {
-            return;
+        let persist = match self.sender.try_send(Persist { event, done: None }) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(persist)) => persist,
+            Err(mpsc::error::TrySendError::Closed(persist)) => {
+                return undelivered(&persist, "the store is closed");
+            }
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return undelivered(&persist, "no runtime to wait for room");
         };
         let sender = self.sender.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move { sender.send(persist).await });
+        runtime.spawn(async move {
+            if let Err(closed) = sender.send(persist).await {
+                undelivered(&closed.0, "the store is closed");
             }
-            Err(_) => warn!(event = ?persist.event, "network event not delivered: no runtime"),
-        }
+        });
     }
 
     /// Hands `event` on without waiting; a full queue drops it with a warning (nothing on the
@@ -78,6 +83,11 @@ impl EventSink {
                 .hit(|count| warn!(%error, count, "network events not recorded"));
         }
     }
+}
+
+/// Logs an event [`EventSink::deliver`] could not hand on.
+fn undelivered(persist: &Persist, why: &str) {
+    warn!(event = ?persist.event, "network event not delivered: {why}");
 }
 
 #[cfg(test)]
