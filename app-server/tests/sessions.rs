@@ -81,59 +81,70 @@ async fn the_counter_comes_from_the_archive_and_survives_its_pruning() {
         .unwrap();
 }
 
+/// The test device, registered at `start` on its ABP session, sends counter 40 on it at +1 s
+/// and joins at +2 s, getting a pending session with address `joined`.
+fn joined_after_an_uplink(
+    c: &Connection,
+    start: Timestamp,
+    joined: u32,
+) -> Result<(), app_server::store::StoreError> {
+    common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 0.01)?;
+    archive(
+        c,
+        40,
+        common::DEV_ADDR,
+        start + SignedDuration::from_secs(1),
+    );
+    let session = SessionRecord {
+        dev_addr: DevAddr::from_u32(joined),
+        nwk_s_key: NwkSKey::from_bytes([3; 16]),
+        app_s_key: AppSKey::from_bytes([4; 16]),
+        counters: SessionCounters::default(),
+        rx: Default::default(),
+    };
+    let at = start + SignedDuration::from_secs(2);
+    devices::record_join(c, DEVICE.parse().unwrap(), 1, 1, &session, at)
+}
+
+/// What the network server reports of the test device's first uplink on the session using
+/// `dev_addr`.
+fn activated(dev_addr: u32, f_cnt: u32, at: Timestamp) -> NetworkEvent {
+    NetworkEvent::SessionActivated {
+        dev_eui: DEVICE.parse().unwrap(),
+        dev_addr: DevAddr::from_u32(dev_addr),
+        f_cnt,
+        at,
+    }
+}
+
 #[tokio::test]
 async fn a_joined_session_takes_over_at_the_first_uplink_on_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::open(dir.path());
     let start = Timestamp::now();
+    let second = move |n: i64| start + SignedDuration::from_secs(n);
     let joined = 0x2601_0e99;
     store
         .writer()
         .write(move |c| {
-            common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 0.01)?;
-            archive(
-                c,
-                40,
-                common::DEV_ADDR,
-                start + SignedDuration::from_secs(1),
-            );
-            let session = SessionRecord {
-                dev_addr: DevAddr::from_u32(joined),
-                nwk_s_key: NwkSKey::from_bytes([3; 16]),
-                app_s_key: AppSKey::from_bytes([4; 16]),
-                counters: SessionCounters::default(),
-                rx: Default::default(),
-            };
-            let at = start + SignedDuration::from_secs(2);
-            devices::record_join(c, DEVICE.parse().unwrap(), 1, 1, &session, at)?;
+            joined_after_an_uplink(c, start, joined)?;
 
             // the device still sends on its old session: that one stays in use
-            archive(
-                c,
-                41,
-                common::DEV_ADDR,
-                start + SignedDuration::from_secs(3),
-            );
+            archive(c, 41, common::DEV_ADDR, second(3));
             assert_eq!(active(c), (DevAddr::from_u32(common::DEV_ADDR), Some(41)));
             assert!(record(c).pending.is_some());
 
             // the network server tells of the first uplink on the new session, here before the
             // uplink itself is archived (the two are separate writes)
-            let activated = |dev_addr: u32, f_cnt: u32, at: i64| NetworkEvent::SessionActivated {
-                dev_eui: DEVICE.parse().unwrap(),
-                dev_addr: DevAddr::from_u32(dev_addr),
-                f_cnt,
-                at: start + SignedDuration::from_secs(at),
-            };
-            network_events::apply(c, &activated(joined, 0, 4))?;
+            network_events::apply(c, &activated(joined, 0, second(4)))?;
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(0)));
             assert!(record(c).pending.is_none());
-            archive(c, 0, joined, start + SignedDuration::from_secs(4));
-            archive(c, 1, joined, start + SignedDuration::from_secs(5));
+            archive(c, 0, joined, second(4));
+            archive(c, 1, joined, second(5));
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(1)));
 
             // a late word of an older session changes nothing
-            network_events::apply(c, &activated(common::DEV_ADDR, 42, 6))?;
+            network_events::apply(c, &activated(common::DEV_ADDR, 42, second(6)))?;
             assert_eq!(active(c), (DevAddr::from_u32(joined), Some(1)));
             Ok(())
         })
@@ -146,46 +157,20 @@ async fn a_joined_session_takes_over_when_its_first_uplink_was_archived_first() 
     let dir = tempfile::tempdir().unwrap();
     let store = common::open(dir.path());
     let start = Timestamp::now();
+    let second = move |n: i64| start + SignedDuration::from_secs(n);
     let joined = 0x2601_0e98;
     store
         .writer()
         .write(move |c| {
-            common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 0.01)?;
-            archive(
-                c,
-                40,
-                common::DEV_ADDR,
-                start + SignedDuration::from_secs(1),
-            );
-            let session = SessionRecord {
-                dev_addr: DevAddr::from_u32(joined),
-                nwk_s_key: NwkSKey::from_bytes([3; 16]),
-                app_s_key: AppSKey::from_bytes([4; 16]),
-                counters: SessionCounters::default(),
-                rx: Default::default(),
-            };
-            devices::record_join(
-                c,
-                DEVICE.parse().unwrap(),
-                1,
-                1,
-                &session,
-                start + SignedDuration::from_secs(2),
-            )?;
-            archive(c, 0, joined, start + SignedDuration::from_secs(3));
-            archive(c, 1, joined, start + SignedDuration::from_secs(4));
+            joined_after_an_uplink(c, start, joined)?;
+            archive(c, 0, joined, second(3));
+            archive(c, 1, joined, second(4));
             assert!(
                 record(c).pending.is_some(),
                 "archiving alone promotes nothing"
             );
 
-            let activated = NetworkEvent::SessionActivated {
-                dev_eui: DEVICE.parse().unwrap(),
-                dev_addr: DevAddr::from_u32(joined),
-                f_cnt: 0,
-                at: start + SignedDuration::from_secs(3),
-            };
-            network_events::apply(c, &activated)?;
+            network_events::apply(c, &activated(joined, 0, second(3)))?;
             assert!(record(c).pending.is_none());
             assert_eq!(
                 active(c),
