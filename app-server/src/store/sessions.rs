@@ -109,10 +109,10 @@ pub fn key(row: &str, bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
 /// The uplink counter of the session row aliased `a`, as SQL text for `concat!`: for the
 /// session in use, that of the device's newest archived uplink when it was received since the
 /// session came into use (`created_at`: when it was stored, or for a joined session when its
-/// first uplink was received), else the counter stored with the session. Archiving an uplink does not
-/// rewrite its session's row (that put a page of this table into every commit for each uplink);
-/// the archive holds the counter, and [`fold_counters`] moves it into the row before the
-/// archive is pruned.
+/// first uplink was received), else the counter stored with the session. Archiving an uplink
+/// does not rewrite its session's row (that put a page of this table into every commit for each
+/// uplink); the archive holds the counter, and [`fold_counters`] moves it into the row before
+/// the archive is pruned.
 macro_rules! f_cnt_up {
     () => {
         "coalesce(CASE WHEN a.slot = 'active' THEN
