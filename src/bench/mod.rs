@@ -98,14 +98,27 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server as it was when the last reading of a step was seen committed.
-struct LastCommit {
+/// The server as it was at one instant of a step: when it began, and when its last reading was
+/// seen committed.
+struct Observed {
     /// Since the generator started.
     at: Duration,
     usage: process::Usage,
     /// The store writer thread's CPU time, seconds.
     writer_cpu: f64,
     snapshot: Snapshot,
+}
+
+impl Observed {
+    /// The server's CPU times now, with the counters `snapshot` just read from it.
+    fn now(server: &BenchServer, at: Duration, snapshot: Snapshot) -> anyhow::Result<Self> {
+        Ok(Observed {
+            at,
+            usage: process::usage(server.pid())?,
+            writer_cpu: process::thread_cpu_seconds(server.pid(), WRITER_THREAD),
+            snapshot,
+        })
+    }
 }
 
 /// Runs steps of load against the server, each continuing the devices' frame counters.
@@ -147,10 +160,12 @@ impl Runner<'_> {
 
     /// Offers `rate` frames a second for the load's duration and measures what was stored.
     fn step(&mut self, rate: u32) -> anyhow::Result<Step> {
-        let pid = self.server.pid();
-        let before = Snapshot::parse(&self.server.metrics()?);
-        let usage_before = process::usage(pid)?;
-        let writer_before = process::thread_cpu_seconds(pid, WRITER_THREAD);
+        let start = Observed::now(
+            self.server,
+            Duration::ZERO,
+            Snapshot::parse(&self.server.metrics()?),
+        )?;
+        let before = &start.snapshot;
         let kernel_before = process::udp_receive_buffer_errors();
         let mut child = self.simulate(rate)?;
         let phase = format!("{rate}/s");
@@ -165,7 +180,7 @@ impl Runner<'_> {
             }
             let now = Snapshot::parse(&self.server.metrics()?);
             let elapsed = started.elapsed().as_secs_f64();
-            let stored = now.delta(&before, READINGS) as f64 / elapsed.max(1e-3);
+            let stored = now.delta(before, READINGS) as f64 / elapsed.max(1e-3);
             self.progress.show(
                 &phase,
                 elapsed / self.load.duration.as_secs_f64().max(1e-3),
@@ -187,25 +202,19 @@ impl Runner<'_> {
 
         // Wait for the server to store what is still in flight; the step ends at the last
         // reading committed.
-        let mut last = LastCommit {
-            at: sent_at,
-            usage: process::usage(pid)?,
-            writer_cpu: process::thread_cpu_seconds(pid, WRITER_THREAD),
-            snapshot: Snapshot::parse(&self.server.metrics()?),
-        };
-        let mut readings = last.snapshot.delta(&before, READINGS);
+        let mut last = Observed::now(
+            self.server,
+            sent_at,
+            Snapshot::parse(&self.server.metrics()?),
+        )?;
+        let mut readings = last.snapshot.delta(before, READINGS);
         let mut after = last.snapshot.clone();
         while readings < frames && started.elapsed() - last.at < QUIET {
             std::thread::sleep(POLL / 2);
             after = Snapshot::parse(&self.server.metrics()?);
-            if after.delta(&before, READINGS) > readings {
-                readings = after.delta(&before, READINGS);
-                last = LastCommit {
-                    at: started.elapsed(),
-                    usage: process::usage(pid)?,
-                    writer_cpu: process::thread_cpu_seconds(pid, WRITER_THREAD),
-                    snapshot: after.clone(),
-                };
+            if after.delta(before, READINGS) > readings {
+                readings = after.delta(before, READINGS);
+                last = Observed::now(self.server, started.elapsed(), after.clone())?;
             }
             let stored = readings as f64 / frames.max(1) as f64;
             self.progress.show(
@@ -214,34 +223,34 @@ impl Runner<'_> {
                 &format!("draining: {:.2} % stored", stored * 100.0),
             )?;
         }
-        let LastCommit {
+        let Observed {
             at: committed_at,
             usage,
             writer_cpu,
             snapshot: stored,
         } = last;
         let active = number("duration_s") + committed_at.saturating_sub(sent_at).as_secs_f64();
-        let datagrams = stored.delta(&before, "meterd_gwmp_datagrams_total{kind=\"push_data\"}")
-            + stored.delta(&before, "meterd_gwmp_datagrams_total{kind=\"pull_data\"}")
-            + stored.delta(&before, "meterd_nbiot_frames_received_total");
-        let mut drops = after.grown(&before, "meterd_dropped_total");
-        drops.extend(after.grown(&before, "meterd_nbiot_rejected_total"));
-        drops.extend(after.grown(&before, "meterd_uplinks_store_failed_total"));
-        drops.extend(after.grown(&before, "meterd_readings_conflict_total"));
+        let datagrams = stored.delta(before, "meterd_gwmp_datagrams_total{kind=\"push_data\"}")
+            + stored.delta(before, "meterd_gwmp_datagrams_total{kind=\"pull_data\"}")
+            + stored.delta(before, "meterd_nbiot_frames_received_total");
+        let mut drops = after.grown(before, "meterd_dropped_total");
+        drops.extend(after.grown(before, "meterd_nbiot_rejected_total"));
+        drops.extend(after.grown(before, "meterd_uplinks_store_failed_total"));
+        drops.extend(after.grown(before, "meterd_readings_conflict_total"));
         Ok(Step {
             rate,
             frames,
             sent_per_s: frames as f64 / number("duration_s").max(1e-9),
-            uplinks: stored.delta(&before, UPLINKS),
+            uplinks: stored.delta(before, UPLINKS),
             readings,
             datagrams,
             active_s: active,
-            latency: stored.latency(&before, "gateway_time"),
-            latency_from_reception: stored.latency(&before, "received"),
+            latency: stored.latency(before, "gateway_time"),
+            latency_from_reception: stored.latency(before, "received"),
             drops,
             kernel_drops: process::udp_receive_buffer_errors().saturating_sub(kernel_before),
-            cpu_seconds: usage.cpu_seconds - usage_before.cpu_seconds,
-            writer_cpu_seconds: writer_cpu - writer_before,
+            cpu_seconds: usage.cpu_seconds - start.usage.cpu_seconds,
+            writer_cpu_seconds: writer_cpu - start.writer_cpu,
             generator_cpu_percent: generator_cpu / number("duration_s").max(1e-9) * 100.0,
             peak_rss_bytes: usage.peak_rss_bytes,
             database_bytes: self.server.database_bytes(),
