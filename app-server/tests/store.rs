@@ -115,7 +115,7 @@ async fn close_commits_what_was_submitted_and_reopening_keeps_it() {
     let version: i64 = store
         .read_blocking(|c| Ok(c.pragma_query_value(None, "user_version", |row| row.get(0))?))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 /// A job whose completion panics, as a buggy listener of commits would.

@@ -9,6 +9,7 @@
 
 mod checkpointer;
 mod migrations;
+mod packed;
 mod writer;
 
 pub mod devices;

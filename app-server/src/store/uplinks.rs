@@ -6,11 +6,10 @@ use rusqlite::{Connection, params};
 use schemas::{Carrier, DevAddr, DeviceId, MacCommand, Measurement, RxMeta, Uplink};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, count, from_millis, nbiot, sessions, to_millis};
+use super::{StoreError, count, from_millis, nbiot, packed, sessions, to_millis};
 
-/// What a LoRaWAN uplink carries beyond its columns, stored as JSON (empty for NB-IoT). It is
-/// written straight from [`schemas::Lorawan`], whose fields have the same names, and read back
-/// as this.
+/// What a LoRaWAN uplink carries beyond its columns (none for NB-IoT), packed (`packed`);
+/// rows archived before packing hold it as JSON of the same field names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UplinkMeta {
@@ -46,26 +45,26 @@ pub struct StoredUplink {
 }
 
 /// An uplink's archive columns that take formatting (the device and deduplication ids as text,
-/// the JSON of what a LoRaWAN uplink carries beyond its columns), made before the uplink reaches
-/// the writer thread, which every uplink queues for, so that it only binds them.
+/// the packed metadata of a LoRaWAN uplink), made before the uplink reaches the writer thread,
+/// which every uplink queues for, so that it only binds them.
 #[derive(Debug, Clone)]
 pub struct ArchiveRow {
     pub device: String,
     deduplication_id: String,
-    meta: String,
+    meta: Option<Vec<u8>>,
 }
 
 impl ArchiveRow {
     /// The archive row of `uplink`.
     pub fn of(uplink: &Uplink) -> Result<Self, StoreError> {
         let meta = match &uplink.carrier {
-            Carrier::Lorawan(lorawan) => serde_json::to_string(lorawan),
-            Carrier::NbIot => serde_json::to_string(&UplinkMeta::default()),
+            Carrier::Lorawan(lorawan) => Some(packed::pack_meta(lorawan)?),
+            Carrier::NbIot => None,
         };
         Ok(ArchiveRow {
             device: uplink.device.to_string(),
             deduplication_id: uplink.deduplication_id.to_string(),
-            meta: meta.map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            meta,
         })
     }
 }
@@ -81,9 +80,10 @@ pub fn insert(
 ) -> Result<i64, StoreError> {
     connection
         .prepare_cached(
-                        "INSERT INTO uplinks (device_id, received_at, deduplication_id, f_cnt, f_port, confirmed,
-                                  payload, phy_payload, meta, measurements, codec_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO uplinks (device_id, received_at, deduplication_id, f_cnt, f_port,
+                                  confirmed, payload, phy_payload, meta, meta_packed,
+                                  measurements_packed, codec_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11)",
         )?
         .execute(params![
             row.device,
@@ -93,10 +93,10 @@ pub fn insert(
             uplink.f_port,
             uplink.confirmed,
             uplink.payload,
-                        uplink.phy_payload,
+            uplink.phy_payload,
             row.meta,
-            measurements_json(&decoded.measurements)?,
-                        decoded.codec_error,
+            packed::pack_measurements(&decoded.measurements)?,
+            decoded.codec_error,
         ])?;
     let id = connection.last_insert_rowid();
     match (&uplink.carrier, uplink.device) {
@@ -133,58 +133,49 @@ pub fn list_for_device(
     limit: u32,
 ) -> Result<(Vec<StoredUplink>, u64), StoreError> {
     let device = device.to_string();
-    let rows = connection
-        .prepare_cached(
-                        "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta,
-                    measurements, codec_error
-             FROM uplinks WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )?
-        .query_map(params![device, limit], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, u32>(2)?,
-                row.get::<_, Option<u8>>(3)?,
-                row.get::<_, bool>(4)?,
-                row.get::<_, Vec<u8>>(5)?,
-                row.get::<_, Vec<u8>>(6)?,
-                                row.get::<_, String>(7)?,
-                (row.get::<_, Option<String>>(8)?, row.get::<_, Option<String>>(9)?),
-            ))
-        })?
-        .map(|row| {
-                        let (deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload, meta, (measurements, codec_error)) = row?;
-            let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("uplink of {device}: {e}"));
-            Ok(StoredUplink {
-                deduplication_id,
-                received_at: from_millis(received_at)?,
-                f_cnt,
-                f_port,
-                confirmed,
-                payload,
-                phy_payload,
-                                meta: serde_json::from_str(&meta).map_err(corrupt)?,
-                decoded: Decoded {
-                    measurements: measurements
-                        .map(|json| serde_json::from_str(&json))
-                        .transpose()
-                        .map_err(corrupt)?
-                        .unwrap_or_default(),
-                    codec_error,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("uplink of {device}: {e}"));
+    let mut statement = connection.prepare_cached(
+        "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload,
+                meta, meta_packed, measurements, measurements_packed, codec_error
+         FROM uplinks WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = statement.query(params![device, limit])?;
+    let mut uplinks = Vec::new();
+    while let Some(row) = rows.next()? {
+        let meta = match (row.get::<_, Option<Vec<u8>>>(8)?, row.get::<_, String>(7)?) {
+            (Some(packed), _) => packed::unpack_meta(&packed)?,
+            (None, json) if json.is_empty() => UplinkMeta::default(),
+            (None, json) => serde_json::from_str(&json).map_err(corrupt)?,
+        };
+        let measurements = match (
+            row.get::<_, Option<Vec<u8>>>(10)?,
+            row.get::<_, Option<String>>(9)?,
+        ) {
+            (Some(packed), _) => packed::unpack_measurements(&packed)?,
+            (None, Some(json)) => serde_json::from_str(&json).map_err(corrupt)?,
+            (None, None) => Vec::new(),
+        };
+        uplinks.push(StoredUplink {
+            deduplication_id: row.get(0)?,
+            received_at: from_millis(row.get(1)?)?,
+            f_cnt: row.get(2)?,
+            f_port: row.get(3)?,
+            confirmed: row.get(4)?,
+            payload: row.get(5)?,
+            phy_payload: row.get(6)?,
+            meta,
+            decoded: Decoded {
+                measurements,
+                codec_error: row.get(11)?,
+            },
+        });
+    }
     let total = count(
         connection,
         "SELECT count(*) FROM uplinks WHERE device_id = ?1",
         [&device],
     )?;
-    Ok((rows, total))
-}
-
-fn measurements_json(measurements: &[Measurement]) -> Result<String, StoreError> {
-    serde_json::to_string(measurements).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok((uplinks, total))
 }
 
 /// What decoding an archived uplink again needs.
@@ -247,75 +238,14 @@ pub fn prune(connection: &Connection, before: Timestamp, limit: u32) -> Result<u
 /// Replaces what the codec made of an archived uplink.
 pub fn set_decoded(connection: &Connection, id: i64, decoded: &Decoded) -> Result<(), StoreError> {
     connection
-        .prepare_cached("UPDATE uplinks SET measurements = ?2, codec_error = ?3 WHERE id = ?1")?
+        .prepare_cached(
+            "UPDATE uplinks SET measurements = NULL, measurements_packed = ?2, codec_error = ?3
+             WHERE id = ?1",
+        )?
         .execute(params![
             id,
-            measurements_json(&decoded.measurements)?,
+            packed::pack_measurements(&decoded.measurements)?,
             decoded.codec_error
         ])?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use schemas::{GatewayEui, LoraDataRate, Lorawan};
-
-    use super::*;
-
-    #[test]
-    fn a_lorawan_uplinks_archived_json_reads_back_as_its_meta() {
-        let lorawan = Lorawan {
-            dev_addr: DevAddr::from_u32(0x2601_0203),
-            adr: true,
-            ack: false,
-            adr_ack_req: true,
-            mac_commands: vec![MacCommand {
-                cid: 0x02,
-                name: "LinkCheckReq".into(),
-                payload: Vec::new(),
-            }],
-            rx: vec![RxMeta {
-                gateway_eui: GatewayEui::from_bytes([1, 2, 3, 4, 5, 6, 7, 8]),
-                rssi_dbm: -70,
-                snr_db: 9.5,
-                tmst_us: 1_000_007,
-                gateway_time: Some(jiff::Timestamp::UNIX_EPOCH),
-                gps_time_ms: Some(1_234),
-                frequency_hz: 868_900_000,
-                data_rate: LoraDataRate {
-                    spreading_factor: 9,
-                    bandwidth_khz: 125,
-                },
-                channel: 2,
-                rf_chain: 1,
-            }],
-        };
-        let uplink = Uplink {
-            deduplication_id: uuid::Uuid::nil(),
-            device: "70b3d5000000c001"
-                .parse::<schemas::DevEui>()
-                .unwrap()
-                .into(),
-            received_at: jiff::Timestamp::UNIX_EPOCH,
-            f_cnt: 1,
-            f_port: Some(1),
-            payload: Vec::new(),
-            confirmed: false,
-            phy_payload: Vec::new(),
-            carrier: Carrier::Lorawan(lorawan.clone()),
-        };
-        let row = ArchiveRow::of(&uplink).unwrap();
-        let meta: UplinkMeta = serde_json::from_str(&row.meta).unwrap();
-        assert_eq!(
-            meta,
-            UplinkMeta {
-                dev_addr: Some(lorawan.dev_addr),
-                adr: true,
-                ack: false,
-                adr_ack_req: true,
-                rx: lorawan.rx,
-                mac_commands: lorawan.mac_commands,
-            }
-        );
-    }
 }
