@@ -176,3 +176,31 @@ async fn decoding_a_json_row_again_stores_the_new_result_packed() {
     assert_eq!(read[0].decoded, expected);
     assert_eq!(json_left, None);
 }
+
+#[tokio::test]
+async fn a_damaged_row_is_reported_as_corrupt_naming_its_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    store
+        .writer()
+        .write(move |c| {
+            common::metered_device(c, DEVICE, Resource::ColdWater, 0.0, 0.01)?;
+            let uplink = heard_by_three(1);
+            uplinks::insert(c, &uplink, &uplinks::ArchiveRow::of(&uplink)?, &decoded())?;
+            c.execute(
+                "UPDATE uplinks SET meta_packed = substr(meta_packed, 1, 20)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let error = store
+        .read(|c| uplinks::list_for_device(c, DEVICE.parse().unwrap(), 10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("stored data is corrupt: uplink of {DEVICE}: packed uplink metadata: cut short")
+    );
+}

@@ -133,7 +133,9 @@ pub fn list_for_device(
     limit: u32,
 ) -> Result<(Vec<StoredUplink>, u64), StoreError> {
     let device = device.to_string();
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("uplink of {device}: {e}"));
+    let corrupt = |problem: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("uplink of {device}: {problem}"))
+    };
     let mut statement = connection.prepare_cached(
         "SELECT deduplication_id, received_at, f_cnt, f_port, confirmed, payload, phy_payload,
                 meta, meta_packed, measurements, measurements_packed, codec_error
@@ -143,16 +145,16 @@ pub fn list_for_device(
     let mut uplinks = Vec::new();
     while let Some(row) = rows.next()? {
         let meta = match (row.get::<_, Option<Vec<u8>>>(8)?, row.get::<_, String>(7)?) {
-            (Some(packed), _) => packed::unpack_meta(&packed)?,
+            (Some(packed), _) => packed::unpack_meta(&packed).map_err(|e| corrupt(&e))?,
             (None, json) if json.is_empty() => UplinkMeta::default(),
-            (None, json) => serde_json::from_str(&json).map_err(corrupt)?,
+            (None, json) => serde_json::from_str(&json).map_err(|e| corrupt(&e))?,
         };
         let measurements = match (
             row.get::<_, Option<Vec<u8>>>(10)?,
             row.get::<_, Option<String>>(9)?,
         ) {
-            (Some(packed), _) => packed::unpack_measurements(&packed)?,
-            (None, Some(json)) => serde_json::from_str(&json).map_err(corrupt)?,
+            (Some(packed), _) => packed::unpack_measurements(&packed).map_err(|e| corrupt(&e))?,
+            (None, Some(json)) => serde_json::from_str(&json).map_err(|e| corrupt(&e))?,
             (None, None) => Vec::new(),
         };
         uplinks.push(StoredUplink {
