@@ -42,8 +42,8 @@ pub enum Carrier {
     NbIot,
 }
 
-/// What a LoRaWAN uplink carries beyond its payload (serialised as the store archives it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What a LoRaWAN uplink carries beyond its payload.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lorawan {
     pub dev_addr: DevAddr,
     /// The device lets the network control its data rate.

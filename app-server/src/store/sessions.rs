@@ -135,25 +135,16 @@ pub fn activate_pending(
     f_cnt: u32,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    let device = dev_eui.to_string();
-    let pending = connection
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",
-        )?
-        .query_row(params![device, dev_addr.to_string()], |row| {
-            row.get::<_, bool>(0)
-        })?;
-    if !pending {
-        return Ok(());
-    }
+    let (device, dev_addr) = (dev_eui.to_string(), dev_addr.to_string());
     connection.execute(
-        "DELETE FROM device_sessions WHERE device_id = ?1 AND slot = 'active'",
-        [&device],
+        "DELETE FROM device_sessions WHERE device_id = ?1 AND slot = 'active' AND EXISTS (
+             SELECT 1 FROM device_sessions WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2)",
+        params![device, dev_addr],
     )?;
     connection.execute(
-        "UPDATE device_sessions SET slot = 'active', f_cnt_up = ?2, created_at = ?3
-         WHERE device_id = ?1 AND slot = 'pending'",
-        params![device, f_cnt, to_millis(at)],
+        "UPDATE device_sessions SET slot = 'active', f_cnt_up = ?3, created_at = ?4
+         WHERE device_id = ?1 AND slot = 'pending' AND dev_addr = ?2",
+        params![device, dev_addr, f_cnt, to_millis(at)],
     )?;
     Ok(())
 }

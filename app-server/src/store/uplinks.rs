@@ -4,13 +4,13 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use schemas::{Carrier, DevAddr, DeviceId, MacCommand, Measurement, RxMeta, Uplink};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{StoreError, count, from_millis, nbiot, packed, sessions, to_millis};
 
 /// What a LoRaWAN uplink carries beyond its columns (none for NB-IoT), packed (`packed`);
 /// rows archived before packing hold it as JSON of the same field names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct UplinkMeta {
     pub dev_addr: Option<DevAddr>,
