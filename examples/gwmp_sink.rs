@@ -12,13 +12,11 @@
 //! meterd simulate --target 127.0.0.1:1700 --rate 20000 --duration 10s
 //! ```
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use network_server::datagrams::{Inbox, Outbox};
+use network_server::datagrams::{self, Inbox, Outbox};
 use network_server::gwmp::{Header, Identifier};
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
 
 /// How long without a datagram ends the run, once one has come.
 const IDLE: Duration = Duration::from_secs(2);
@@ -29,25 +27,12 @@ const MAX_DATAGRAM: usize = 2048;
 /// The receive buffer `config.toml` asks for by default (Linux grants up to `net.core.rmem_max`).
 const RECEIVE_BUFFER: usize = 32 << 20;
 
-fn bind(address: SocketAddr) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
-    socket.set_recv_buffer_size(RECEIVE_BUFFER)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let address = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:1700".to_owned());
-    let socket = bind(address.parse()?)?;
+    let (socket, _) = datagrams::bind(address.parse()?, RECEIVE_BUFFER)?;
     eprintln!("gwmp sink listening on {}", socket.local_addr()?);
     let (mut inbox, mut replies) = (Inbox::new(MAX_DATAGRAM), Outbox::default());
     let (mut push_data, mut pull_data, mut first) = (0u64, 0u64, None);
@@ -80,15 +65,7 @@ async fn main() -> anyhow::Result<()> {
             };
             replies.push(&header.reply(reply), source);
         }
-        while !replies.is_empty() {
-            match socket.try_io(Interest::WRITABLE, || replies.send(&socket)) {
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                    socket.writable().await?;
-                }
-                Err(error) => eprintln!("reply failed: {error}"),
-                Ok(()) => {}
-            }
-        }
+        replies.send_all(&socket).await;
     }
     let seconds = first.map_or(0.0, |first| (last - first).as_secs_f64());
     println!(

@@ -20,7 +20,7 @@ use app_server::publish::{Publisher, Publishers};
 use app_server::retention;
 use app_server::sinks::influxdb::InfluxSink;
 use app_server::{Network, Store, auth, registry};
-use network_server::{EventSink, NbIotServer, NetworkServer, Persist};
+use network_server::{EventSink, NbIotServer, NetworkServer, Persist, datagrams};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -289,15 +289,7 @@ async fn store_events(
 /// as much of it as the kernel allows (logged: datagrams beyond it are dropped by the kernel,
 /// counted in `/proc/net/snmp`'s `RcvbufErrors`).
 fn bind_udp(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
-    socket.set_recv_buffer_size(receive_buffer)?;
-    // Linux reports twice what it grants (the other half is its bookkeeping).
-    let granted = socket.recv_buffer_size()? / 2;
+    let (socket, granted) = datagrams::bind(address, receive_buffer)?;
     if granted < receive_buffer {
         info!(
             %address,
@@ -306,9 +298,7 @@ fn bind_udp(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSoc
             "the kernel caps the UDP receive buffer; raise net.core.rmem_max to absorb bursts"
         );
     }
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    Ok(UdpSocket::from_std(socket.into())?)
+    Ok(socket)
 }
 
 /// Prints the bound addresses (and a newly generated token) on stdout, one line each.

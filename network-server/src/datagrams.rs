@@ -7,14 +7,37 @@
 //! On Linux this is `recvmmsg`/`sendmmsg`; elsewhere the same types move one datagram per call.
 //! Both work on non-blocking sockets and never wait: an empty socket or a full send buffer is
 //! [`std::io::ErrorKind::WouldBlock`], for the caller to wait on in its own way (tokio's
-//! readiness, or the load generator's loop).
+//! readiness through [`bind`] and [`Outbox::send_all`], or the load generator's loop).
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tracing::warn;
+
 /// How many datagrams one call moves at most.
 pub const BATCH: usize = 32;
+
+/// A non-blocking socket bound to `address` for tokio, asking the kernel for a receive buffer
+/// of `receive_buffer` bytes: a busy server's datagrams wait there, and those beyond it are
+/// dropped by the kernel. Returns the socket and the bytes granted (Linux grants at most
+/// `net.core.rmem_max`), so the caller can say when it got less.
+pub fn bind(address: SocketAddr, receive_buffer: usize) -> io::Result<(UdpSocket, usize)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_recv_buffer_size(receive_buffer)?;
+    // Linux reports twice what it grants (the other half is its bookkeeping).
+    let granted = socket.recv_buffer_size()? / 2;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok((UdpSocket::from_std(socket.into())?, granted))
+}
 
 /// Datagrams received by one call, each with its source.
 #[derive(Debug)]
@@ -95,6 +118,23 @@ impl Outbox {
         }
         self.clear();
         Ok(())
+    }
+
+    /// Sends every queued datagram on a tokio `socket`, waiting while its send buffer is full.
+    /// A datagram that cannot be sent is logged and left out; a failed socket drops the rest.
+    pub async fn send_all(&mut self, socket: &UdpSocket) {
+        while !self.is_empty() {
+            match socket.try_io(Interest::WRITABLE, || self.send(socket)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(error) = socket.writable().await {
+                        warn!(%error, "UDP socket failed, datagrams dropped");
+                        self.clear();
+                    }
+                }
+                Err(error) => warn!(%error, "datagram not sent"),
+            }
+        }
     }
 
     /// Forgets every queued datagram.

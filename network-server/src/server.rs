@@ -150,7 +150,7 @@ impl NetworkServer {
                     replies.push(&reply, source);
                 }
             }
-            send_all(&socket, &mut replies).await;
+            replies.send_all(&socket).await;
         }
     }
 
@@ -332,22 +332,6 @@ impl NetworkServer {
                     });
                 }
             }
-        }
-    }
-}
-
-/// Sends every queued datagram, waiting while the socket's send buffer is full.
-async fn send_all(socket: &UdpSocket, outbox: &mut Outbox) {
-    while !outbox.is_empty() {
-        match socket.try_io(Interest::WRITABLE, || outbox.send(socket)) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                if let Err(error) = socket.writable().await {
-                    warn!(%error, "gwmp socket failed, replies dropped");
-                    outbox.clear();
-                }
-            }
-            Err(error) => warn!(%error, "gwmp reply failed"),
         }
     }
 }
